@@ -1,0 +1,267 @@
+//! The [`Kernel`] trait: what a key-management daemon asks of the kernel's SAD and SPD, and its
+//! backends.
+//!
+//! Both backends speak PF_KEY messages through a [`Channel`]:
+//! - [`AfKey`]: a real `PF_KEY` socket ([`crate::socket::PfKeySocket`]);
+//! - [`Model`]: an in-memory SAD/SPD ([`model::ModelKernel`]) that answers PF_KEY messages with
+//!   the Linux semantics. It is the embedded default for demos and deterministic tests.
+//!
+//! So the typed operations, request/reply correlation and event decoding are one code path
+//! ([`PfKeyKernel`]) whichever kernel answers, and the model is exercised through the same
+//! bytes a real kernel sees.
+
+pub mod model;
+pub mod pfkey;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::{Lifetime, Message, Migrate, NatT, ParseError, PolicySpec, SaSpec, Selector, SockAddr, UpdateAddresses};
+use crate::wire::numbers::{Mode, PolicyDir, SaType, errno_name};
+
+pub use self::pfkey::PfKeyKernel;
+pub use model::{ModelKernel, ModelSocket};
+
+/// The `Kernel` over a real `PF_KEY` socket.
+pub type AfKey = PfKeyKernel<crate::socket::PfKeySocket>;
+/// The `Kernel` over the in-memory model.
+pub type Model = PfKeyKernel<ModelSocket>;
+
+/// A datagram transport that carries PF_KEY messages to a kernel and back.
+pub trait Channel {
+    /// The `sadb_msg_pid` this endpoint puts in its requests (its port id).
+    fn pid(&self) -> u32;
+    /// Sends one message (the whole datagram). A kernel that rejects the base header fails the
+    /// send with its errno, as Linux's `write()` does.
+    fn send(&mut self, msg: &[u8]) -> Result<(), KernelError>;
+    /// Receives one message into `buf` (cleared first), waiting at most `timeout`
+    /// (`None`: wait forever; `Some(ZERO)`: do not wait). `Ok(false)` on timeout.
+    fn recv(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<bool, KernelError>;
+    /// A short name for logs and reports (`afkey`, `model`).
+    fn backend_name(&self) -> &'static str;
+}
+
+/// A failed kernel operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// The kernel answered with an errno (in an error reply or by failing the send).
+    #[error("{op}: {} ({errno})", errno_label(*.errno))]
+    Errno {
+        /// The operation (`SADB_ADD`, ...).
+        op: &'static str,
+        /// The errno.
+        errno: i32,
+    },
+    /// This kernel has no PF_KEY (`socket(PF_KEY)` failed with `EAFNOSUPPORT`/`EPROTONOSUPPORT`).
+    #[error("this kernel has no PF_KEY socket family (CONFIG_NET_KEY is off or af_key is not loaded): {0}")]
+    NoPfKey(std::io::Error),
+    /// An I/O error on the socket.
+    #[error("PF_KEY socket I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The kernel sent a message this crate cannot parse.
+    #[error("malformed message from the kernel: {0}")]
+    Parse(#[from] ParseError),
+    /// A request that cannot be encoded.
+    #[error("cannot encode the request: {0}")]
+    Emit(#[from] crate::message::EmitError),
+    /// No reply within the timeout.
+    #[error("{op}: no reply within {timeout:?}")]
+    Timeout {
+        /// The operation.
+        op: &'static str,
+        /// How long it waited.
+        timeout: Duration,
+    },
+    /// A reply that does not fit the request (missing extension, wrong type).
+    #[error("{op}: unexpected reply: {detail}")]
+    BadReply {
+        /// The operation.
+        op: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+fn errno_label(errno: i32) -> &'static str {
+    u8::try_from(errno).ok().and_then(errno_name).unwrap_or("errno")
+}
+
+impl KernelError {
+    /// The errno of an `Errno` error.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            KernelError::Errno { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+/// Identifies one SA: type, SPI and addresses (the key of `SADB_GET`/`SADB_DELETE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SaId {
+    /// SA type.
+    pub satype: SaType,
+    /// SPI.
+    pub spi: u32,
+    /// Source address.
+    pub src: SockAddr,
+    /// Destination address.
+    pub dst: SockAddr,
+}
+
+/// An SA as the kernel reports it (GET reply, DUMP entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaEntry {
+    /// The SA's parameters (keys included where the kernel reports them).
+    pub spec: SaSpec,
+    /// `SADB_EXT_LIFETIME_CURRENT`: bytes and packets processed, add and use times.
+    pub current: Option<Lifetime>,
+}
+
+/// An SPI allocation request (`SADB_GETSPI`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetSpi {
+    /// SA type.
+    pub satype: SaType,
+    /// Source of the future SA.
+    pub src: SockAddr,
+    /// Destination of the future SA.
+    pub dst: SockAddr,
+    /// Lowest acceptable SPI.
+    pub min: u32,
+    /// Highest acceptable SPI.
+    pub max: u32,
+    /// Mode.
+    pub mode: Mode,
+    /// Request id.
+    pub reqid: u32,
+}
+
+/// How a move was carried out, as the backend reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveMechanism {
+    /// `SADB_X_MIGRATE` (policy templates and matching SAs).
+    Migrate,
+    /// `SADB_UPDATE` with `SADB_X_EXT_NEW_ADDRESS_SRC/DST` (one SA).
+    UpdateAddresses,
+}
+
+/// The result of a move.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveOutcome {
+    /// The mechanism used.
+    pub mechanism: MoveMechanism,
+    /// Whether the kernel answered the requester itself (`false`: success was inferred from the
+    /// seq-0/pid-0 broadcast, as stock Linux sends for MIGRATE).
+    pub acknowledged: bool,
+}
+
+/// An asynchronous message from the kernel, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KernelEvent {
+    /// `SADB_ACQUIRE`: the kernel needs an SA for traffic matching a policy.
+    Acquire {
+        /// The acquire's seq (to be used by GETSPI/UPDATE/ADD).
+        seq: u32,
+        /// SA type.
+        satype: SaType,
+        /// Source the SA is for.
+        src: SockAddr,
+        /// Destination the SA is for.
+        dst: SockAddr,
+        /// The policy id that triggered it, if given.
+        policy_id: Option<u32>,
+    },
+    /// `SADB_EXPIRE`: an SA reached a lifetime.
+    Expire {
+        /// The SA.
+        id: SaId,
+        /// Hard (the SA is gone or going) or soft.
+        hard: bool,
+        /// Its current counters.
+        current: Option<Lifetime>,
+    },
+    /// `SADB_X_MIGRATE` broadcast: SAs and templates moved.
+    Migrate {
+        /// What moved.
+        migrate: Migrate,
+        /// The broadcast's seq (0 on stock Linux).
+        seq: u32,
+        /// The broadcast's pid (0 on stock Linux).
+        pid: u32,
+    },
+    /// `SADB_X_NAT_T_NEW_MAPPING`: a NAT-T peer's address or port changed.
+    NewMapping {
+        /// The SA.
+        satype: SaType,
+        /// Its SPI.
+        spi: u32,
+        /// The old peer address and port.
+        old: SockAddr,
+        /// The new peer address and port.
+        new: SockAddr,
+    },
+    /// `SADB_X_SPDEXPIRE`: a policy expired.
+    SpdExpire(PolicySpec),
+    /// Any other broadcast (e.g. another socket's ADD), kept whole.
+    Other(Message<'static>),
+}
+
+/// The operations a key-management daemon needs from the kernel.
+///
+/// Every method that changes state is acknowledged: it returns when the kernel has answered (or,
+/// for a stock-Linux MIGRATE, when the broadcast that reports it arrived).
+pub trait Kernel {
+    /// The backend's name (`afkey`, `model`).
+    fn backend(&self) -> &'static str;
+    /// `SADB_GETSPI`: allocates an SPI for a larval SA.
+    fn getspi(&mut self, req: &GetSpi) -> Result<u32, KernelError>;
+    /// `SADB_ADD`.
+    fn add_sa(&mut self, sa: &SaSpec) -> Result<(), KernelError>;
+    /// `SADB_UPDATE` (completes a larval SA; lifetimes/NAT-T of a mature one).
+    fn update_sa(&mut self, sa: &SaSpec) -> Result<(), KernelError>;
+    /// `SADB_DELETE`.
+    fn delete_sa(&mut self, id: &SaId) -> Result<(), KernelError>;
+    /// `SADB_GET`.
+    fn get_sa(&mut self, id: &SaId) -> Result<SaEntry, KernelError>;
+    /// `SADB_DUMP` of one SA type (`Unspec`: all).
+    fn dump_sas(&mut self, satype: SaType) -> Result<Vec<SaEntry>, KernelError>;
+    /// `SADB_FLUSH` of one SA type (`Unspec`: all).
+    fn flush_sas(&mut self, satype: SaType) -> Result<(), KernelError>;
+    /// `SADB_X_SPDADD`; returns the policy id the kernel assigned.
+    fn add_policy(&mut self, p: &PolicySpec) -> Result<u32, KernelError>;
+    /// `SADB_X_SPDUPDATE`; returns the policy id.
+    fn update_policy(&mut self, p: &PolicySpec) -> Result<u32, KernelError>;
+    /// `SADB_X_SPDDELETE` by selector and direction.
+    fn delete_policy(&mut self, selector: &Selector, dir: PolicyDir) -> Result<(), KernelError>;
+    /// `SADB_X_SPDDELETE2` by policy id.
+    fn delete_policy_by_id(&mut self, id: u32, dir: PolicyDir) -> Result<(), KernelError>;
+    /// `SADB_X_SPDGET` by policy id.
+    fn get_policy(&mut self, id: u32, dir: PolicyDir) -> Result<PolicySpec, KernelError>;
+    /// `SADB_X_SPDDUMP`.
+    fn dump_policies(&mut self) -> Result<Vec<PolicySpec>, KernelError>;
+    /// `SADB_X_SPDFLUSH`.
+    fn flush_policies(&mut self) -> Result<(), KernelError>;
+    /// `SADB_X_MIGRATE`: moves a policy's templates and the matching SAs to new endpoints.
+    fn migrate(&mut self, m: &Migrate) -> Result<MoveOutcome, KernelError>;
+    /// The per-SA address update (`SADB_UPDATE` + `SADB_X_EXT_NEW_ADDRESS_SRC/DST`).
+    fn update_addresses(&mut self, u: &UpdateAddresses) -> Result<MoveOutcome, KernelError>;
+    /// `SADB_REGISTER` for `satype`: receive ACQUIREs and learn the supported algorithms.
+    fn register(&mut self, satype: SaType) -> Result<Message<'static>, KernelError>;
+    /// `SADB_X_PROMISC`: receive every message any socket sends.
+    fn promisc(&mut self, on: bool) -> Result<(), KernelError>;
+    /// Waits at most `timeout` for the next asynchronous event (`None`: forever).
+    fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<KernelEvent>, KernelError>;
+}
+
+/// Convenience: the NAT-T type an SA spec uses, for renderers.
+pub fn natt_label(n: &Option<NatT>) -> String {
+    match n {
+        None => "none".into(),
+        Some(n) => format!("{} {}->{}", n.nat_t_type, n.sport, n.dport),
+    }
+}
