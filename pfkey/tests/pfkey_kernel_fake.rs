@@ -226,6 +226,18 @@ fn seqs_count_up_and_skip_zero() {
 }
 
 #[test]
+fn the_second_answer_linux_sends_to_a_flush_is_no_event() {
+    // pfkey_flush: unicast_flush_resp to the requester, then key_notify_sa_flush to everyone.
+    let mut k = kernel(|req| vec![reply(req, vec![]), reply(req, vec![])]);
+    k.flush_sas(SaType::Unspec).unwrap();
+    assert_eq!(k.poll_event().unwrap(), None);
+    k.flush_policies().unwrap();
+    k.flush_sas(SaType::Esp).unwrap();
+    assert_eq!(k.pending_events(), 0);
+    assert_eq!(k.poll_event().unwrap(), None);
+}
+
+#[test]
 fn error_reply_becomes_errno_named_after_the_operation() {
     let mut k = kernel(|req| vec![error_reply(req, EEXIST)]);
     let err = k.add_sa(&spec(0x1234)).unwrap_err();

@@ -60,6 +60,10 @@ pub struct PfKeyKernel<C> {
     /// Whether back-to-back identical messages are dropped as promiscuous duplicates.
     dedup: bool,
     last_rx: Vec<u8>,
+    /// Type and seq of the last request answered to our pid: Linux answers a FLUSH and an
+    /// SPDFLUSH twice (`unicast_flush_resp` to the requester, then the broadcast to all), and
+    /// the second copy is no event.
+    answered: Option<(MessageType, u32)>,
     malformed: u64,
     dropped_events: u64,
 }
@@ -113,6 +117,7 @@ impl<C: Channel> PfKeyKernel<C> {
             promisc: false,
             dedup: false,
             last_rx: Vec::new(),
+            answered: None,
             malformed: 0,
             dropped_events: 0,
         }
@@ -300,8 +305,15 @@ impl<C: Channel> PfKeyKernel<C> {
                     _ => continue,
                 },
             };
+            if self.is_repeated_answer(&reply, pid) {
+                continue;
+            }
             match on_msg(&reply, seq, pid) {
                 Step::Done(r) => {
+                    if r.is_ok() && (reply.msg_type(), reply.header.seq, reply.header.pid) == (msg.msg_type(), seq, pid)
+                    {
+                        self.answered = Some((msg.msg_type(), seq));
+                    }
                     match &r {
                         Ok(_) => tracing::debug!(op, seq, spi = spi.map(|s| format!("{s:#010x}")), "PF_KEY reply"),
                         Err(e) => tracing::debug!(op, seq, error = %e, "PF_KEY request failed"),
@@ -322,6 +334,15 @@ impl<C: Channel> PfKeyKernel<C> {
                 }
             }
         }
+    }
+
+    /// Whether `m` is another copy of the answer to our last request (dropped, not an event).
+    fn is_repeated_answer(&self, m: &Message<'_>, pid: u32) -> bool {
+        let repeated = self.answered == Some((m.msg_type(), m.header.seq)) && m.header.pid == pid && m.errno() == 0;
+        if repeated {
+            tracing::trace!(seq = m.header.seq, msg_type = %m.msg_type(), "dropped a repeated answer");
+        }
+        repeated
     }
 
     /// A request answered by one reply of the same type, seq and pid.
@@ -580,7 +601,9 @@ impl<C: Channel> Kernel for PfKeyKernel<C> {
             if !self.read_next(if forever { None } else { deadline })? {
                 return Ok(None);
             }
-            if let Ok(msg) = self.parse_buf() {
+            if let Ok(msg) = self.parse_buf()
+                && !self.is_repeated_answer(&msg, self.channel.pid())
+            {
                 return Ok(Some(KernelEvent::from_message(msg)));
             }
         }
