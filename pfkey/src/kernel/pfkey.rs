@@ -194,13 +194,17 @@ impl<C: Channel> PfKeyKernel<C> {
         self.next_event(Some(Duration::ZERO))
     }
 
-    /// Decodes one message that an event loop read from the channel itself.
+    /// Decodes one message that an event loop read from the channel itself. `Ok(None)`: the
+    /// message is no event (a repeat of the answer to our last request).
     ///
     /// Drain [`PfKeyKernel::poll_event`] first: events that arrived during requests are queued
     /// there and are older than `bytes`.
-    pub fn handle_incoming(&mut self, bytes: &[u8]) -> Result<KernelEvent, KernelError> {
+    pub fn handle_incoming(&mut self, bytes: &[u8]) -> Result<Option<KernelEvent>, KernelError> {
         let msg = Message::parse(bytes, self.dialect).inspect_err(|_| self.malformed += 1)?;
-        Ok(KernelEvent::from_message(msg))
+        if self.is_repeated_answer(&msg, self.channel.pid()) {
+            return Ok(None);
+        }
+        Ok(Some(KernelEvent::from_message(msg)))
     }
 
     fn alloc_seq(&mut self) -> u32 {
