@@ -1,8 +1,8 @@
 //! Sizes of the reference MIGRATE messages (pfkey-wire.md §8) and a first round trip.
 
 use pfkey::message::*;
-use pfkey::wire::numbers::*;
 use pfkey::wire::Dialect;
+use pfkey::wire::numbers::*;
 
 fn sa(s: &str) -> SockAddr {
     SockAddr::new(s.parse().unwrap())
@@ -10,7 +10,14 @@ fn sa(s: &str) -> SockAddr {
 
 fn migrate(v6: bool) -> Migrate {
     let (a, b, c, d, n1, n2) = if v6 {
-        (sa("2001:db8:1::1"), sa("2001:db8:2::1"), sa("2001:db8:3::1"), sa("2001:db8:2::1"), sa("fd00:1::"), sa("fd00:2::"))
+        (
+            sa("2001:db8:1::1"),
+            sa("2001:db8:2::1"),
+            sa("2001:db8:3::1"),
+            sa("2001:db8:2::1"),
+            sa("fd00:1::"),
+            sa("fd00:2::"),
+        )
     } else {
         (sa("192.0.2.1"), sa("198.51.100.1"), sa("203.0.113.1"), sa("198.51.100.1"), sa("10.1.0.0"), sa("10.2.0.0"))
     };
@@ -19,7 +26,13 @@ fn migrate(v6: bool) -> Migrate {
         selector: Selector::new(n1, plen, n2, plen),
         dir: PolicyDir::Outbound,
         kmaddress: Some((c, d)),
-        bundles: vec![MigrateBundle::new(IPPROTO_ESP, Mode::Tunnel, 1, Endpoints { src: a, dst: b }, Endpoints { src: c, dst: d })],
+        bundles: vec![MigrateBundle::new(
+            IPPROTO_ESP,
+            Mode::Tunnel,
+            1,
+            Endpoints { src: a, dst: b },
+            Endpoints { src: c, dst: d },
+        )],
         natt: None,
     }
 }

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Lifetime, Message, Migrate, NatT, ParseError, PolicySpec, SaSpec, Selector, SockAddr, UpdateAddresses};
+use crate::message::{
+    Lifetime, Message, Migrate, NatT, ParseError, PolicySpec, SaSpec, Selector, SockAddr, UpdateAddresses,
+};
 use crate::wire::numbers::{Mode, PolicyDir, SaType, errno_name};
 
 pub use self::pfkey::PfKeyKernel;
