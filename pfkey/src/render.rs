@@ -477,7 +477,7 @@ fn write_extension(f: &mut fmt::Formatter<'_>, ext: &Extension<'_>, msg_type: Me
             writeln!(f)
         }
         E::SaReplay(x) => writeln!(f, "replay={}", x.replay),
-        E::Unknown(u) => writeln!(f, "type={} data={} ({} bytes)", u.ext_type, hex::encode(&u.data), u.data.len()),
+        E::Unknown(u) => writeln!(f, "data={} ({} bytes)", hex::encode(&u.data), u.data.len()),
     }
 }
 
@@ -593,6 +593,11 @@ fn key_groups(key: &[u8]) -> String {
     key.chunks(4).map(hex::encode).collect::<Vec<_>>().join(" ")
 }
 
+/// `E:`/`A:` line: the algorithm, then the key when the kernel reported one.
+fn alg_line(tag: &str, alg: String, key: &[u8]) -> String {
+    if key.is_empty() { format!("\t{tag}: {alg}\n") } else { format!("\t{tag}: {alg}  {}\n", key_groups(key)) }
+}
+
 /// An address with an optional port in `setkey` form: `ip` or `ip[port]`.
 fn with_port(ip: IpAddr, port: Option<u16>) -> String {
     match port {
@@ -625,10 +630,10 @@ pub fn sa_entry(sa: &SaSpec, current: Option<&Lifetime>) -> String {
         sa.reqid
     );
     if let Some(e) = &sa.encrypt {
-        let _ = writeln!(s, "\tE: {}  {}", encrypt_short(e.alg), key_groups(&e.key));
+        s.push_str(&alg_line("E", encrypt_short(e.alg), &e.key));
     }
     if let Some(a) = &sa.auth {
-        let _ = writeln!(s, "\tA: {}  {}", auth_short(a.alg), key_groups(&a.key));
+        s.push_str(&alg_line("A", auth_short(a.alg), &a.key));
     }
     let _ = writeln!(s, "\treplay={} flags=0x{:08x} state={}", sa.replay, sa.flags, state_short(sa.state));
     if let Some(n) = &sa.natt {
@@ -636,14 +641,21 @@ pub fn sa_entry(sa: &SaSpec, current: Option<&Lifetime>) -> String {
     }
     let hard = sa.hard.unwrap_or_default();
     let soft = sa.soft.unwrap_or_default();
-    let cur = |v: fn(&Lifetime) -> u64| current.map_or("-".to_string(), |c| v(c).to_string());
-    let _ = writeln!(s, "\tcreated: {}(s)\thard: {}(s)\tsoft: {}(s)", cur(|c| c.addtime), hard.addtime, soft.addtime);
-    let _ = writeln!(s, "\tlast: {}(s)\thard: {}(s)\tsoft: {}(s)", cur(|c| c.usetime), hard.usetime, soft.usetime);
-    let _ = writeln!(s, "\tcurrent: {}(bytes)\thard: {}(bytes)\tsoft: {}(bytes)", cur(|c| c.bytes), hard.bytes, soft.bytes);
+    // The current values with their unit, or `-` when the kernel reported no current lifetime.
+    let cur = |v: fn(&Lifetime) -> u64, unit: &str| current.map_or("-".to_string(), |c| format!("{}{unit}", v(c)));
+    let _ = writeln!(s, "\tcreated: {}\thard: {}(s)\tsoft: {}(s)", cur(|c| c.addtime, "(s)"), hard.addtime, soft.addtime);
+    let _ = writeln!(s, "\tlast: {}\thard: {}(s)\tsoft: {}(s)", cur(|c| c.usetime, "(s)"), hard.usetime, soft.usetime);
+    let _ = writeln!(
+        s,
+        "\tcurrent: {}\thard: {}(bytes)\tsoft: {}(bytes)",
+        cur(|c| c.bytes, "(bytes)"),
+        hard.bytes,
+        soft.bytes
+    );
     let _ = writeln!(
         s,
         "\tallocated: {}\thard: {}\tsoft: {}",
-        cur(|c| u64::from(c.allocations)),
+        cur(|c| u64::from(c.allocations), ""),
         hard.allocations,
         soft.allocations
     );
