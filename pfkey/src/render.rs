@@ -643,7 +643,8 @@ pub fn sa_entry(sa: &SaSpec, current: Option<&Lifetime>) -> String {
     let soft = sa.soft.unwrap_or_default();
     // The current values with their unit, or `-` when the kernel reported no current lifetime.
     let cur = |v: fn(&Lifetime) -> u64, unit: &str| current.map_or("-".to_string(), |c| format!("{}{unit}", v(c)));
-    let _ = writeln!(s, "\tcreated: {}\thard: {}(s)\tsoft: {}(s)", cur(|c| c.addtime, "(s)"), hard.addtime, soft.addtime);
+    let _ =
+        writeln!(s, "\tcreated: {}\thard: {}(s)\tsoft: {}(s)", cur(|c| c.addtime, "(s)"), hard.addtime, soft.addtime);
     let _ = writeln!(s, "\tlast: {}\thard: {}(s)\tsoft: {}(s)", cur(|c| c.usetime, "(s)"), hard.usetime, soft.usetime);
     let _ = writeln!(
         s,

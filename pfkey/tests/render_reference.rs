@@ -95,7 +95,8 @@ pub fn beet_policy_v6() -> PolicySpec {
 }
 
 fn without_keys(m: Message<'static>) -> Message<'static> {
-    let exts = m.extensions.to_vec().into_iter().filter(|e| !matches!(e, Extension::KeyAuth(_) | Extension::KeyEncrypt(_)));
+    let exts =
+        m.extensions.to_vec().into_iter().filter(|e| !matches!(e, Extension::KeyAuth(_) | Extension::KeyEncrypt(_)));
     Message { header: m.header, extensions: Extensions::Owned(exts.map(Extension::into_owned).collect()) }
 }
 
@@ -201,7 +202,12 @@ fn acquire() -> Message<'static> {
             priority: 0,
             requests: List::default(),
         }))
-        .with(Extension::Proposal(Proposal { replay: 32, reserved: [0; 3], combs: vec![cbc, gcm].into(), trailing: None }))
+        .with(Extension::Proposal(Proposal {
+            replay: 32,
+            reserved: [0; 3],
+            combs: vec![cbc, gcm].into(),
+            trailing: None,
+        }))
 }
 
 fn expire_hard() -> Message<'static> {

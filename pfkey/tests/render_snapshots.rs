@@ -45,7 +45,8 @@ fn every_reference_message_round_trips_through_bytes_and_json() {
             assert_eq!(parsed, r.msg, "{} ({d}) parses back to what was built", r.name);
             assert_eq!(parsed.to_bytes(d).unwrap(), bytes, "{} ({d}) re-emits identically", r.name);
             let json = serde_json::to_string(&parsed).unwrap();
-            let back: Message<'static> = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}\n{json}", r.name));
+            let back: Message<'static> =
+                serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}\n{json}", r.name));
             assert_eq!(back.to_bytes(d).unwrap(), bytes, "{} ({d}) survives JSON", r.name);
         }
     }
@@ -88,8 +89,14 @@ fn json_of_every_reference_message() {
 fn kmaddress_in_freebsd_renders_its_missing_number_instead_of_a_length() {
     let r = reference::get("migrate_v4_kmaddress");
     let text = render::message(&r.msg, Dialect::FreeBsd);
-    assert!(text.starts_with("SADB_X_MIGRATE (24) satype=SADB_SATYPE_ESP (3) errno=0 (OK) seq=7 pid=4242 len=? ("), "{text}");
-    assert!(text.contains("  SADB_X_EXT_KMADDRESS (not in freebsd): local=203.0.113.7 remote=198.51.100.1\n"), "{text}");
+    assert!(
+        text.starts_with("SADB_X_MIGRATE (24) satype=SADB_SATYPE_ESP (3) errno=0 (OK) seq=7 pid=4242 len=? ("),
+        "{text}"
+    );
+    assert!(
+        text.contains("  SADB_X_EXT_KMADDRESS (not in freebsd): local=203.0.113.7 remote=198.51.100.1\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -23,7 +23,9 @@ use tracing_subscriber::EnvFilter;
 /// Tools for PF_KEY v2 (RFC 2367) messages, Linux/KAME and FreeBSD dialects.
 #[derive(Debug, Parser)]
 #[command(name = "pfkey", version, propagate_version = true)]
-#[command(after_help = "Exit status: 0 ok, 1 runtime error, 2 usage error or bad input.\nLogs: RUST_LOG=debug (stderr).")]
+#[command(
+    after_help = "Exit status: 0 ok, 1 runtime error, 2 usage error or bad input.\nLogs: RUST_LOG=debug (stderr)."
+)]
 struct Cli {
     /// Kernel backend for the commands that talk to a kernel (decode and encode use none).
     #[arg(long, global = true, value_enum, value_name = "BACKEND", help_heading = "Kernel options")]
