@@ -390,3 +390,17 @@ pub fn get(name: &str) -> Reference {
 
 /// The reference messages that the FreeBSD dialect cannot carry (they hold KMADDRESS).
 pub const LINUX_ONLY: [&str; 2] = ["migrate_v4_kmaddress", "migrate_v6_broadcast"];
+
+/// The reference DELETE with its SA extension one word longer than `sadb_sa` (`sadb_ext_len` 3,
+/// the extra word `ab` bytes). Linux accepts it (`parse_exthdrs` checks only the minimum length);
+/// the typed `Sa` has no field for the extra word (a message-layer limitation).
+pub fn delete_with_oversize_sa() -> Vec<u8> {
+    let d = get("delete").bytes(Dialect::Linux);
+    let mut b = d[..16].to_vec();
+    b.extend_from_slice(&[3, 0, 1, 0]);
+    b.extend_from_slice(&d[20..32]);
+    b.extend_from_slice(&[0xab; 8]);
+    b.extend_from_slice(&d[32..]);
+    b[4] = (b.len() / 8) as u8;
+    b
+}

@@ -253,8 +253,20 @@ struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
-    fn print(&mut self, m: &Message<'_>) -> Result<(), CliError> {
+    /// Prints `m`, decoded from `wire` found at `at`.
+    fn print(&mut self, m: &Message<'_>, wire: &[u8], at: &Location) -> Result<(), CliError> {
         if self.json {
+            // The JSON carries the typed form; say so when that cannot give the bytes back.
+            match m.clone().into_owned().to_bytes(self.dialect) {
+                Ok(typed) if typed == wire => {}
+                Ok(typed) => tracing::warn!(
+                    "{at}: the JSON form of this message does not reproduce its {} bytes (re-encodes to {}): \
+                     an extension holds bytes its typed form drops",
+                    wire.len(),
+                    typed.len()
+                ),
+                Err(e) => tracing::warn!("{at}: the JSON form of this message cannot be encoded again: {e}"),
+            }
             let line = serde_json::to_string(m).map_err(|e| CliError::Runtime(format!("JSON rendering: {e}")))?;
             writeln!(self.out, "{line}").map_err(out_err)?;
         } else {
@@ -280,7 +292,7 @@ fn decode(args: &DecodeArgs) -> Result<(), CliError> {
             let m = Message::parse(&bytes, dialect)
                 .map_err(|e| input.bad(Location::Line(n), format!("invalid {dialect} message: {e}")))?;
             tracing::debug!(line = n, msg_type = %m.msg_type(), seq = m.header.seq, pid = m.header.pid, "decoded");
-            p.print(&m)?;
+            p.print(&m, &bytes, &Location::Line(n))?;
         }
     } else {
         let mut start = 0usize;
@@ -291,7 +303,7 @@ fn decode(args: &DecodeArgs) -> Result<(), CliError> {
             let m = Message::parse(frame, dialect)
                 .map_err(|e| input.bad(at(), format!("invalid {dialect} message: {e}")))?;
             tracing::debug!(message = i + 1, offset = start, msg_type = %m.msg_type(), seq = m.header.seq, "decoded");
-            p.print(&m)?;
+            p.print(&m, frame, &at())?;
             start += frame.len();
         }
     }
@@ -369,7 +381,13 @@ impl Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_writer(io::stderr).with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .with_ansi(io::stderr().is_terminal())
+        .init();
     let ctx = Context { backend: cli.backend() };
     match cli.command.run(&ctx) {
         Ok(()) => ExitCode::SUCCESS,
