@@ -516,7 +516,11 @@ fn write_extension(f: &mut fmt::Formatter<'_>, ext: &Extension<'_>, msg_type: Me
         E::Filter(x) => writeln!(
             f,
             "family={} src={}/{} dst={}/{}",
-            x.family,
+            match x.family {
+                AF_INET => format!("inet({AF_INET})"),
+                AF_INET6_LINUX | AF_INET6_FREEBSD => format!("inet6({})", x.family),
+                other => other.to_string(),
+            },
             xfrm_address(&x.saddr, x.family),
             x.splen,
             xfrm_address(&x.daddr, x.family),

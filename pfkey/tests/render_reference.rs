@@ -357,6 +357,102 @@ fn delete_v6_dirty_padding() -> Message<'static> {
         .with(Extension::AddressDst(dst))
 }
 
+/// A GET reply carrying every remaining Linux extension once (keys, identities, sensitivity,
+/// KMPRIVATE, PROXY, NAT_T_OA, SEC_CTX), so that each renders and round-trips.
+fn get_reply_linux_extensions() -> Message<'static> {
+    let key = |n: u8, len: u8| Key::new(&(n..n + len).collect::<Vec<u8>>());
+    let ident = |t, s: &str| Ident {
+        ident_type: t,
+        reserved: 0,
+        id: 0,
+        string: Cow::Owned(s.as_bytes().to_vec()),
+        trailing: None,
+    };
+    Message::new(MessageType::Get, SaType::Esp)
+        .with_seq(13)
+        .with_pid(PID)
+        .with(Extension::Sa(Sa {
+            spi: 0x0000_1001,
+            replay: 64,
+            state: SaState::Mature,
+            auth: AuthAlg::Sha2_256Hmac,
+            encrypt: EncryptAlg::AesCbc,
+            flags: SADB_SAFLAGS_PFS | SADB_SAFLAGS_NOECN,
+        }))
+        .with(Extension::LifetimeCurrent(Lifetime { allocations: 3, bytes: 4096, addtime: 1_700_000_000, usetime: 0 }))
+        .with(Extension::LifetimeHard(Lifetime { allocations: 0, bytes: 1 << 32, addtime: 86400, usetime: 0 }))
+        .with(Extension::LifetimeSoft(Lifetime { allocations: 0, bytes: 3 << 30, addtime: 80000, usetime: 0 }))
+        .with(Extension::AddressSrc(Address::host(local_old())))
+        .with(Extension::AddressDst(Address::host(remote())))
+        .with(Extension::AddressProxy(Address::prefix(SockAddr::with_port("10.9.0.0".parse().unwrap(), 443), 24, 6)))
+        .with(Extension::KeyAuth(key(0x40, 32)))
+        .with(Extension::KeyEncrypt(key(0x80, 16)))
+        .with(Extension::IdentitySrc(ident(IdentType::Fqdn, "vpn.example.org")))
+        .with(Extension::IdentityDst(ident(IdentType::UserFqdn, "alice@example.org")))
+        .with(Extension::Sensitivity(Sens {
+            dpd: 1,
+            sens_level: 2,
+            integ_level: 3,
+            reserved: 0,
+            sens_bitmap: Cow::Owned(vec![0x80, 0, 0, 0, 0, 0, 0, 1]),
+            integ_bitmap: Cow::Owned(vec![0xff; 8]),
+            trailing: None,
+        }))
+        .with(Extension::KmPrivate(KmPrivate { reserved: 0, data: Cow::Owned(b"racoon\0\0".to_vec()) }))
+        .with(Extension::Sa2(Sa2 { mode: Mode::Transport, reserved1: 0, reserved2: 0, sequence: 99, reqid: 16385 }))
+        .with(Extension::NatTType(NatTTypeExt { nat_t_type: NatTType::EspInUdp, reserved: [0; 3] }))
+        .with(Extension::NatTSport(NatTPort { port: 4500, reserved: 0 }))
+        .with(Extension::NatTDport(NatTPort { port: 4500, reserved: 0 }))
+        .with(Extension::NatTOa(Address::host(ip("10.0.0.5"))))
+        .with(Extension::SecCtx(SecCtx {
+            alg: 1,
+            doi: 1,
+            ctx: Cow::Owned(b"system_u:object_r:ipsec_spd_t:s0".to_vec()),
+            trailing: None,
+        }))
+}
+
+/// A Linux SADB_DUMP request with the SADB_X_EXT_FILTER of `pfkey_dump` (10.1/16 -> 10.2/16).
+fn dump_with_filter() -> Message<'static> {
+    let mut saddr = [0u8; 16];
+    saddr[..4].copy_from_slice(&[10, 1, 0, 0]);
+    let mut daddr = [0u8; 16];
+    daddr[..4].copy_from_slice(&[10, 2, 0, 0]);
+    build::dump(SaType::Esp).with_seq(14).with_pid(PID).with(Extension::Filter(Filter {
+        saddr,
+        daddr,
+        family: AF_INET,
+        splen: 16,
+        dplen: 16,
+    }))
+}
+
+/// A FreeBSD GET reply with FreeBSD's own extensions 23-26 (NAT_T_OAI/OAR, NAT_T_FRAG,
+/// SA_REPLAY).
+fn freebsd_get_reply_natt() -> Message<'static> {
+    Message::new(MessageType::Get, SaType::Esp)
+        .with_seq(15)
+        .with_pid(PID)
+        .with(Extension::Sa(Sa {
+            spi: SPI,
+            replay: 0,
+            state: SaState::Mature,
+            auth: AuthAlg::None,
+            encrypt: EncryptAlg::AesGcmIcv16,
+            flags: 0,
+        }))
+        .with(Extension::Sa2(Sa2 { mode: Mode::Tunnel, reserved1: 0, reserved2: 0, sequence: 0, reqid: 1 }))
+        .with(Extension::AddressSrc(Address::host(local_old())))
+        .with(Extension::AddressDst(Address::host(remote())))
+        .with(Extension::NatTType(NatTTypeExt { nat_t_type: NatTType::EspInUdp, reserved: [0; 3] }))
+        .with(Extension::NatTSport(NatTPort { port: 4500, reserved: 0 }))
+        .with(Extension::NatTDport(NatTPort { port: 4500, reserved: 0 }))
+        .with(Extension::NatTOai(Address::host(ip("10.0.0.5"))))
+        .with(Extension::NatTOar(Address::host(ip("198.51.100.1"))))
+        .with(Extension::NatTFrag(NatTFrag { fraglen: 1400, reserved: 0 }))
+        .with(Extension::SaReplay(SaReplay { replay: 2048 }))
+}
+
 /// Every reference message, in a fixed order.
 pub fn all() -> Vec<Reference> {
     let r = |name, msg| Reference { name, msg };
@@ -380,6 +476,9 @@ pub fn all() -> Vec<Reference> {
         r("nat_t_new_mapping", nat_t_new_mapping()),
         r("unknown_extension", unknown_extension()),
         r("delete_v6_dirty_padding", delete_v6_dirty_padding()),
+        r("get_reply_linux_extensions", get_reply_linux_extensions()),
+        r("dump_with_filter", dump_with_filter()),
+        r("freebsd_get_reply_natt", freebsd_get_reply_natt()),
     ]
 }
 
@@ -388,8 +487,18 @@ pub fn get(name: &str) -> Reference {
     all().into_iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no reference message {name}"))
 }
 
-/// The reference messages that the FreeBSD dialect cannot carry (they hold KMADDRESS).
-pub const LINUX_ONLY: [&str; 2] = ["migrate_v4_kmaddress", "migrate_v6_broadcast"];
+/// The reference messages that the FreeBSD dialect cannot carry (KMADDRESS, SEC_CTX, NAT_T_OA,
+/// FILTER have no FreeBSD numbers).
+pub const LINUX_ONLY: [&str; 4] =
+    ["migrate_v4_kmaddress", "migrate_v6_broadcast", "get_reply_linux_extensions", "dump_with_filter"];
+
+/// The reference messages that the Linux dialect cannot carry (FreeBSD's extensions 23-26).
+pub const FREEBSD_ONLY: [&str; 1] = ["freebsd_get_reply_natt"];
+
+/// The dialect a reference message is shown in: Linux, unless only FreeBSD can carry it.
+pub fn home_dialect(r: &Reference) -> Dialect {
+    if r.encodes_in(Dialect::Linux) { Dialect::Linux } else { Dialect::FreeBsd }
+}
 
 /// The reference DELETE with its SA extension one word longer than `sadb_sa` (`sadb_ext_len` 3,
 /// the extra word `ab` bytes). Linux accepts it (`parse_exthdrs` checks only the minimum length);
