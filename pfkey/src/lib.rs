@@ -13,6 +13,7 @@
 
 pub mod kernel;
 pub mod message;
+pub mod render;
 pub mod socket;
 pub mod wire;
 
