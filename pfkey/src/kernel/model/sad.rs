@@ -250,11 +250,14 @@ impl State {
             return Err(libc::EINVAL);
         }
         let existing = idx.map(|i| (self.sad[i].spi, self.sad[i].dst.ip(), self.sad[i].satype));
+        let rng = self.counters.rng;
         let spi = match existing {
-            Some((spi, _, _)) if spi != 0 => spi,
-            Some((_, d, t)) => self.alloc_spi(d, t, min, max)?,
-            None => self.alloc_spi(dst.ip(), satype, min, max)?,
+            Some((spi, _, _)) if spi != 0 => Ok(spi),
+            Some((_, d, t)) => self.alloc_spi(d, t, min, max),
+            None => self.alloc_spi(dst.ip(), satype, min, max),
         };
+        // A failed GETSPI leaves no trace, not even in the generator.
+        let spi = spi.inspect_err(|_| self.counters.rng = rng)?;
         let i = match idx {
             Some(i) => {
                 self.sad[i].spi = spi;
