@@ -578,7 +578,7 @@ fn patched_kernel_also_answers_the_requester() {
     let (_k, mut s, mut other) = mobile_setup(ModelConfig::patched());
     send(&mut s, mig(vec![bundle(OLD, NEW, 1)]).message(), 45).unwrap();
     let mine: Vec<(u32, u32)> = drain(&mut s).iter().map(|m| (m.header.seq, m.header.pid)).collect();
-    assert_eq!(mine, vec![(0, 0), (45, 1000)]);
+    assert_eq!(mine, vec![(45, 1000), (0, 0)], "the requester's answer comes before the broadcast");
     assert_eq!(drain(&mut other).len(), 1);
 }
 

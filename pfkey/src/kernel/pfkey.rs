@@ -64,6 +64,9 @@ pub struct PfKeyKernel<C> {
     /// SPDFLUSH twice (`unicast_flush_resp` to the requester, then the broadcast to all), and
     /// the second copy is no event.
     answered: Option<(MessageType, u32)>,
+    /// A MIGRATE the kernel acknowledged to us directly (patched kernel): its seq-0 broadcast,
+    /// which follows the reply, reports our own move and is no event.
+    own_migrate: Option<Migrate>,
     malformed: u64,
     dropped_events: u64,
 }
@@ -118,6 +121,7 @@ impl<C: Channel> PfKeyKernel<C> {
             dedup: false,
             last_rx: Vec::new(),
             answered: None,
+            own_migrate: None,
             malformed: 0,
             dropped_events: 0,
         }
@@ -341,7 +345,16 @@ impl<C: Channel> PfKeyKernel<C> {
     }
 
     /// Whether `m` is another copy of the answer to our last request (dropped, not an event).
-    fn is_repeated_answer(&self, m: &Message<'_>, pid: u32) -> bool {
+    fn is_repeated_answer(&mut self, m: &Message<'_>, pid: u32) -> bool {
+        if m.msg_type() == MessageType::XMigrate
+            && (m.header.seq, m.header.pid, m.errno()) == (0, 0, 0)
+            && let Some(own) = &self.own_migrate
+            && Migrate::from_message(m).is_ok_and(|got| migrate_reports(own, &got))
+        {
+            tracing::trace!("dropped the broadcast of our own acknowledged MIGRATE");
+            self.own_migrate = None;
+            return true;
+        }
         let repeated = self.answered == Some((m.msg_type(), m.header.seq)) && m.header.pid == pid && m.errno() == 0;
         if repeated {
             tracing::trace!(seq = m.header.seq, msg_type = %m.msg_type(), "dropped a repeated answer");
@@ -534,7 +547,7 @@ impl<C: Channel> Kernel for PfKeyKernel<C> {
     fn migrate(&mut self, m: &Migrate) -> Result<MoveOutcome, KernelError> {
         const OP: &str = "SADB_X_MIGRATE";
         let outcome = |acknowledged| MoveOutcome { mechanism: MoveMechanism::Migrate, acknowledged };
-        self.transact(m.message(), |reply, seq, pid| {
+        let result = self.transact(m.message(), |reply, seq, pid| {
             if reply.msg_type() != MessageType::XMigrate {
                 return Step::Unrelated;
             }
@@ -553,7 +566,11 @@ impl<C: Channel> Kernel for PfKeyKernel<C> {
                 }
             }
             Step::Unrelated
-        })
+        });
+        if let Ok(MoveOutcome { acknowledged: true, .. }) = result {
+            self.own_migrate = Some(m.clone());
+        }
+        result
     }
 
     fn update_addresses(&mut self, u: &UpdateAddresses) -> Result<MoveOutcome, KernelError> {

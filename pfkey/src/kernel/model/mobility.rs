@@ -146,11 +146,13 @@ impl State {
             proto: proto_to_xfrm(d.proto),
         };
         let note = migrate_message(&sel, pol.dir, &bundles, km, natt);
-        self.send(&note, Bcast::All, None)?;
+        // The patched kernel answers the requester first, then notifies every listener as stock
+        // Linux does; the requester can tell its own answer by seq and pid.
         if self.config.migrate_reply {
-            let reply = note.with_seq(m.header.seq).with_pid(m.header.pid);
+            let reply = note.clone().with_seq(m.header.seq).with_pid(m.header.pid);
             self.send(&reply, Bcast::One, Some(pid))?;
         }
+        self.send(&note, Bcast::All, None)?;
         Ok(())
     }
 
