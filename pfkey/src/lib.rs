@@ -19,3 +19,8 @@ pub mod wire;
 
 pub use message::{Extension, Message, ParseError, SockAddr};
 pub use wire::Dialect;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
