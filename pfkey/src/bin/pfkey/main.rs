@@ -1,39 +1,77 @@
-//! `pfkey`: decode and encode PF_KEY v2 messages; the kernel commands join later.
+//! `pfkey`: a `setkey`-like tool for PF_KEY v2 (RFC 2367) with the MOBIKE mobility extensions.
 //!
 //! ```text
 //! pfkey decode [FILE] [--hex] [--json] [--dialect linux|freebsd]
 //! pfkey encode [FILE] [--hex] [--dialect linux|freebsd]
+//! pfkey [KERNEL OPTIONS] dump [--satype esp|ah|ipcomp|any] [--json]
+//! pfkey [KERNEL OPTIONS] spddump [--json]
+//! pfkey [KERNEL OPTIONS] monitor [--count N] [--timeout SECS] [--json]
+//! pfkey [KERNEL OPTIONS] add SATYPE --spi SPI --src A --dst B [--mode M] [--reqid N] [--enc ALG:KEY] [--auth ALG:KEY] ...
+//! pfkey [KERNEL OPTIONS] get|delete SATYPE --spi SPI --src A --dst B
+//! pfkey [KERNEL OPTIONS] flush [--satype T | --policies]
+//! pfkey [KERNEL OPTIONS] spdadd|spdupdate --src P --dst P --dir D [--tunnel A-B] [--reqid N] ...
+//! pfkey [KERNEL OPTIONS] spddelete (--src P --dst P | --id N) --dir D
+//! pfkey [KERNEL OPTIONS] migrate --src P --dst P --dir D --old A-B --new C-D [--km L-R] [--natt S:D] ...
+//! pfkey [KERNEL OPTIONS] update-addresses --spi SPI --src A --dst B [--new-src C] [--new-dst D] ...
+//! pfkey demo
 //! ```
 //!
-//! Exit status: 0 success, 1 runtime failure (I/O), 2 usage error or bad input. Bad input is
-//! reported as one line that names where it is (input line, or message and stream byte) and the
-//! rule it breaks; processing stops at the first bad input (what came before is already written).
-//! Logs go to stderr through `tracing` (`RUST_LOG`, default `warn`).
+//! Kernel options: `--backend afkey|model` (default: a real PF_KEY socket), `--model`,
+//! `--model-state FILE`, `--model-config stock|patched|default`, `--trace`.
+//!
+//! Exit status: 0 success, 1 runtime failure (I/O, a kernel error), 2 usage error or bad input.
+//! Errors are one line: `pfkey spdadd: SADB_X_SPDADD: EEXIST (17)`. Logs go to stderr through
+//! `tracing` (`RUST_LOG`, default `warn`).
 
-use std::fmt;
-use std::io::{self, IsTerminal, Read, Write};
+mod args;
+mod codec;
+mod commands;
+mod demo;
+mod error;
+mod session;
+mod show;
+
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use pfkey::message::{Message, hex, split_stream};
-use pfkey::wire::Dialect;
+use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-/// Tools for PF_KEY v2 (RFC 2367) messages, Linux/KAME and FreeBSD dialects.
+use crate::args::ModelConfigArg;
+use crate::error::CliError;
+use crate::session::{KernelOptions, Session};
+
+/// Tools for PF_KEY v2 (RFC 2367) messages and kernels, Linux/KAME and FreeBSD dialects, with
+/// the MOBIKE mobility extensions (SADB_X_MIGRATE, the per-SA address update).
 #[derive(Debug, Parser)]
 #[command(name = "pfkey", version, propagate_version = true)]
-#[command(
-    after_help = "Exit status: 0 ok, 1 runtime error, 2 usage error or bad input.\nLogs: RUST_LOG=debug (stderr)."
-)]
+#[command(after_help = "Exit status: 0 ok, 1 runtime error (I/O, kernel errno), 2 usage error or bad input.\n\
+Logs: RUST_LOG=debug (stderr).\n\
+Model state: --model-state FILE, else $PFKEY_MODEL_STATE, else ${XDG_RUNTIME_DIR:-/tmp}/pfkey-model-<uid>.json.")]
 struct Cli {
-    /// Kernel backend for the commands that talk to a kernel (decode and encode use none).
+    /// Kernel backend for the commands that talk to a kernel [default: afkey when this kernel
+    /// has PF_KEY].
     #[arg(long, global = true, value_enum, value_name = "BACKEND", help_heading = "Kernel options")]
     backend: Option<Backend>,
 
     /// Shorthand for `--backend model`.
     #[arg(long, global = true, conflicts_with = "backend", help_heading = "Kernel options")]
     model: bool,
+
+    /// Where the model keeps its SAD and SPD between commands (JSON, mode 0600: it holds keys)
+    /// [default: $PFKEY_MODEL_STATE, else ${XDG_RUNTIME_DIR:-/tmp}/pfkey-model-<uid>.json].
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Kernel options")]
+    model_state: Option<PathBuf>,
+
+    /// Which kernel the model imitates (kept in the state file once set) [default: the state
+    /// file's, else `default`].
+    #[arg(long, global = true, value_enum, value_name = "KERNEL", help_heading = "Kernel options")]
+    model_config: Option<ModelConfigArg>,
+
+    /// Print every PF_KEY message exchanged with the kernel to stderr (→ sent, ← received).
+    #[arg(long, global = true, help_heading = "Kernel options")]
+    trace: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -44,7 +82,7 @@ struct Cli {
 enum Backend {
     /// A real PF_KEY socket (needs CAP_NET_ADMIN and a kernel with af_key).
     Afkey,
-    /// The in-memory kernel model (Linux semantics; no privileges needed).
+    /// The in-memory kernel model (Linux semantics; no privileges needed), kept in a state file.
     Model,
 }
 
@@ -53,328 +91,144 @@ impl Cli {
     fn backend(&self) -> Option<Backend> {
         if self.model { Some(Backend::Model) } else { self.backend }
     }
+
+    fn kernel_options(&self) -> KernelOptions {
+        KernelOptions {
+            backend: self.backend(),
+            model_state: self.model_state.clone(),
+            model_config: self.model_config.map(Into::into),
+            trace: self.trace,
+        }
+    }
 }
 
-/// What every command gets besides its own arguments.
-#[derive(Debug, Clone, Copy)]
-struct Context {
-    /// The chosen kernel backend (the kernel commands default it when `None`).
-    backend: Option<Backend>,
-}
-
-/// The commands. The kernel commands (dump, spddump, monitor, add, delete, spdadd, spddelete,
-/// migrate, update-addresses, flush, demo) are added here with the kernel backends; they take
-/// `Context::backend`.
+/// The commands.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Decode PF_KEY messages into a readable rendering or JSON lines.
     ///
     /// Input (FILE or stdin) is a stream of concatenated messages as raw bytes, or with --hex one
     /// hex-encoded message per line (blank lines and lines starting with '#' are skipped).
-    Decode(DecodeArgs),
+    Decode(codec::DecodeArgs),
     /// Encode JSON lines (as `decode --json` writes them) into PF_KEY messages.
     ///
     /// Writes the messages as raw concatenated bytes, or with --hex one hex line per message.
     /// `pfkey decode --hex --json | pfkey encode --hex` reproduces its input byte for byte.
-    Encode(EncodeArgs),
+    Encode(codec::EncodeArgs),
+    /// List the SAD (SADB_DUMP), as `setkey -D` does.
+    Dump(commands::DumpArgs),
+    /// List the SPD (SADB_X_SPDDUMP), as `setkey -DP` does.
+    Spddump(commands::SpdDumpArgs),
+    /// Show every PF_KEY message any program exchanges with the kernel (SADB_X_PROMISC), as
+    /// `setkey -x` does. Real PF_KEY only: the model lives inside one process.
+    Monitor(commands::MonitorArgs),
+    /// Add an SA (SADB_ADD).
+    ///
+    /// Example: pfkey add esp --spi 0x1000 --src 192.0.2.10 --dst 198.51.100.1 --mode tunnel
+    /// --reqid 1 --enc aes-cbc:00112233445566778899aabbccddeeff --auth hmac-sha256:<64 hex digits>
+    Add(commands::AddArgs),
+    /// Delete an SA (SADB_DELETE).
+    Delete(commands::SaIdArgs),
+    /// Show one SA (SADB_GET), keys included.
+    Get(commands::GetArgs),
+    /// Flush the SAD (SADB_FLUSH), or with --policies the SPD (SADB_X_SPDFLUSH).
+    Flush(commands::FlushArgs),
+    /// Add a policy (SADB_X_SPDADD); prints the id the kernel gave it.
+    ///
+    /// Example: pfkey spdadd --src 10.1.0.0/16 --dst 10.2.0.0/16 --dir out
+    /// --tunnel 192.0.2.10-198.51.100.1 --reqid 1
+    Spdadd(commands::SpdAddArgs),
+    /// Add or replace a policy (SADB_X_SPDUPDATE); prints its id.
+    Spdupdate(commands::SpdAddArgs),
+    /// Delete a policy by selector and direction (SADB_X_SPDDELETE) or by id (SADB_X_SPDDELETE2).
+    Spddelete(commands::SpdDeleteArgs),
+    /// Move a policy's template and its SAs to new tunnel endpoints (SADB_X_MIGRATE).
+    ///
+    /// Example: pfkey migrate --src 10.1.0.0/16 --dst 10.2.0.0/16 --dir out
+    /// --old 192.0.2.10-198.51.100.1 --new 203.0.113.7-198.51.100.1 --reqid 1
+    /// --km 203.0.113.7-198.51.100.1
+    Migrate(commands::MigrateArgs),
+    /// Move one SA to new addresses, keeping SPI, keys, counters and replay state
+    /// (SADB_UPDATE + SADB_X_EXT_NEW_ADDRESS_SRC/DST). Policies are not touched.
+    ///
+    /// Example: pfkey update-addresses --spi 0x1000 --src 203.0.113.7 --dst 198.51.100.1
+    /// --new-src 100.64.0.5
+    UpdateAddresses(commands::UpdateAddressesArgs),
+    /// Show a mobile host's tunnel moving twice (MIGRATE, then the per-SA address update) on the
+    /// in-memory model, with every PF_KEY message. Needs no root and no kernel support; ignores
+    /// the kernel options.
+    Demo,
 }
-
-/// The PF_KEY flavour of the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DialectArg {
-    /// Linux `af_key` (KAME numbering of extensions 23-26, 16-byte ipsecrequests).
-    Linux,
-    /// FreeBSD `key.c` (sockaddrs with sa_len, 8-byte ipsecrequests, NEW_ADDRESS_SRC/DST).
-    Freebsd,
-}
-
-impl From<DialectArg> for Dialect {
-    fn from(d: DialectArg) -> Dialect {
-        match d {
-            DialectArg::Linux => Dialect::Linux,
-            DialectArg::Freebsd => Dialect::FreeBsd,
-        }
-    }
-}
-
-/// Input, hex switch and dialect shared by decode and encode.
-#[derive(Debug, Args)]
-struct CodecArgs {
-    /// Input file ('-' or absent: stdin).
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
-
-    /// Messages are hex text, one message per line (instead of raw bytes).
-    #[arg(long)]
-    hex: bool,
-
-    /// Dialect of the messages.
-    #[arg(long, value_enum, default_value_t = DialectArg::Linux)]
-    dialect: DialectArg,
-}
-
-/// `pfkey decode`.
-#[derive(Debug, Args)]
-struct DecodeArgs {
-    #[command(flatten)]
-    io: CodecArgs,
-
-    /// Print one JSON object per message per line instead of the readable rendering.
-    #[arg(long)]
-    json: bool,
-}
-
-/// `pfkey encode`.
-#[derive(Debug, Args)]
-struct EncodeArgs {
-    /// JSON lines input file ('-' or absent: stdin); blank lines and '#' lines are skipped.
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
-
-    /// Write one hex line per message instead of raw bytes.
-    #[arg(long)]
-    hex: bool,
-
-    /// Dialect to encode in.
-    #[arg(long, value_enum, default_value_t = DialectArg::Linux)]
-    dialect: DialectArg,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors and exit codes.
-
-/// Where in the input a fault is.
-#[derive(Debug)]
-enum Location {
-    /// A line of a text input (1-based).
-    Line(usize),
-    /// A message of a raw stream (1-based) starting at a byte offset of the stream.
-    Message { index: usize, start: usize },
-    /// A byte offset of a raw stream (framing errors).
-    StreamByte(usize),
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::Line(n) => write!(f, "line {n}"),
-            Location::Message { index, start } => write!(f, "message {index} (stream byte {start})"),
-            Location::StreamByte(b) => write!(f, "stream byte {b}"),
-        }
-    }
-}
-
-/// A failed command: bad input (exit 2) or a runtime failure (exit 1).
-#[derive(Debug)]
-enum CliError {
-    /// The input is malformed: where, and what rule it breaks.
-    Input { source: String, at: Location, what: String },
-    /// The command was used wrongly in a way clap cannot see.
-    Usage(String),
-    /// Writing stdout failed (a closed pipe, as in `| head`, ends the command quietly).
-    Stdout(io::Error),
-    /// I/O or another runtime failure.
-    Runtime(String),
-}
-
-impl CliError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Input { .. } | CliError::Usage(_) => 2,
-            CliError::Stdout(_) | CliError::Runtime(_) => 1,
-        }
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Input { source, at, what } => write!(f, "{source}, {at}: {what}"),
-            CliError::Stdout(e) => write!(f, "writing stdout: {e}"),
-            CliError::Usage(s) | CliError::Runtime(s) => f.write_str(s),
-        }
-    }
-}
-
-fn out_err(e: io::Error) -> CliError {
-    CliError::Stdout(e)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Input.
-
-/// The whole input and the name errors use for it.
-struct Input {
-    name: String,
-    bytes: Vec<u8>,
-}
-
-fn read_input(file: &Option<PathBuf>) -> Result<Input, CliError> {
-    match file {
-        Some(p) if p.as_os_str() != "-" => {
-            let bytes = std::fs::read(p).map_err(|e| CliError::Runtime(format!("reading {}: {e}", p.display())))?;
-            Ok(Input { name: p.display().to_string(), bytes })
-        }
-        _ => {
-            let mut bytes = Vec::new();
-            io::stdin().lock().read_to_end(&mut bytes).map_err(|e| CliError::Runtime(format!("reading stdin: {e}")))?;
-            Ok(Input { name: "<stdin>".into(), bytes })
-        }
-    }
-}
-
-impl Input {
-    fn bad(&self, at: Location, what: impl Into<String>) -> CliError {
-        CliError::Input { source: self.name.clone(), at, what: what.into() }
-    }
-
-    /// The content lines of a text input, numbered from 1: blank lines and `#` comments skipped,
-    /// surrounding whitespace (and `\r`) trimmed.
-    fn lines(&self) -> impl Iterator<Item = Result<(usize, &str), CliError>> {
-        self.bytes.split(|&b| b == b'\n').enumerate().filter_map(move |(i, raw)| match std::str::from_utf8(raw) {
-            Err(e) => Some(Err(self.bad(Location::Line(i + 1), format!("not UTF-8 text: {e}")))),
-            Ok(s) => {
-                let s = s.trim();
-                (!s.is_empty() && !s.starts_with('#')).then_some(Ok((i + 1, s)))
-            }
-        })
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// decode
-
-/// How decode prints a message.
-struct Printer<W: Write> {
-    out: W,
-    json: bool,
-    dialect: Dialect,
-    count: usize,
-}
-
-impl<W: Write> Printer<W> {
-    /// Prints `m`, decoded from `wire` found at `at`.
-    fn print(&mut self, m: &Message<'_>, wire: &[u8], at: &Location) -> Result<(), CliError> {
-        if self.json {
-            // The JSON carries the typed form; say so when that cannot give the bytes back.
-            match m.clone().into_owned().to_bytes(self.dialect) {
-                Ok(typed) if typed == wire => {}
-                Ok(typed) => tracing::warn!(
-                    "{at}: the JSON form of this message does not reproduce its {} bytes (re-encodes to {}): \
-                     an extension holds bytes its typed form drops",
-                    wire.len(),
-                    typed.len()
-                ),
-                Err(e) => tracing::warn!("{at}: the JSON form of this message cannot be encoded again: {e}"),
-            }
-            let line = serde_json::to_string(m).map_err(|e| CliError::Runtime(format!("JSON rendering: {e}")))?;
-            writeln!(self.out, "{line}").map_err(out_err)?;
-        } else {
-            if self.count > 0 {
-                writeln!(self.out).map_err(out_err)?;
-            }
-            write!(self.out, "{}", pfkey::render::Rendered::new(m, self.dialect)).map_err(out_err)?;
-        }
-        self.count += 1;
-        Ok(())
-    }
-}
-
-fn decode(args: &DecodeArgs) -> Result<(), CliError> {
-    let dialect = Dialect::from(args.io.dialect);
-    let input = read_input(&args.io.file)?;
-    let stdout = io::stdout();
-    let mut p = Printer { out: io::BufWriter::new(stdout.lock()), json: args.json, dialect, count: 0 };
-    if args.io.hex {
-        for line in input.lines() {
-            let (n, text) = line?;
-            let bytes = hex::decode(text).map_err(|e| input.bad(Location::Line(n), format!("invalid hex: {e}")))?;
-            let m = Message::parse(&bytes, dialect)
-                .map_err(|e| input.bad(Location::Line(n), format!("invalid {dialect} message: {e}")))?;
-            tracing::debug!(line = n, msg_type = %m.msg_type(), seq = m.header.seq, pid = m.header.pid, "decoded");
-            p.print(&m, &bytes, &Location::Line(n))?;
-        }
-    } else {
-        let mut start = 0usize;
-        for (i, frame) in split_stream(&input.bytes).enumerate() {
-            let frame =
-                frame.map_err(|e| input.bad(Location::StreamByte(e.offset), format!("invalid framing: {}", e.rule)))?;
-            let at = || Location::Message { index: i + 1, start };
-            let m = Message::parse(frame, dialect)
-                .map_err(|e| input.bad(at(), format!("invalid {dialect} message: {e}")))?;
-            tracing::debug!(message = i + 1, offset = start, msg_type = %m.msg_type(), seq = m.header.seq, "decoded");
-            p.print(&m, frame, &at())?;
-            start += frame.len();
-        }
-    }
-    p.out.flush().map_err(out_err)?;
-    tracing::debug!(messages = p.count, "decode done");
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// encode
-
-/// A serde_json error without its "at line 1 column N" suffix (each input line is parsed alone),
-/// with the column.
-fn json_error(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let msg = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m);
-    format!("invalid JSON message (column {}): {msg}", e.column())
-}
-
-fn encode(args: &EncodeArgs) -> Result<(), CliError> {
-    let dialect = Dialect::from(args.dialect);
-    if !args.hex && io::stdout().is_terminal() {
-        return Err(CliError::Usage(
-            "refusing to write binary messages to a terminal: use --hex or redirect stdout".into(),
-        ));
-    }
-    let input = read_input(&args.file)?;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let mut buf = Vec::new();
-    let mut count = 0usize;
-    for line in input.lines() {
-        let (n, text) = line?;
-        let m: Message<'static> =
-            serde_json::from_str(text).map_err(|e| input.bad(Location::Line(n), json_error(&e)))?;
-        buf.clear();
-        m.emit_into(&mut buf, dialect)
-            .map_err(|e| input.bad(Location::Line(n), format!("cannot encode in the {dialect} dialect: {e}")))?;
-        if let Err(e) = Message::parse(&buf, dialect) {
-            // Deliberately malformed messages are a use of this tool (test vectors); say so.
-            tracing::warn!(line = n, error = %e, "the encoded message does not pass the parser");
-        }
-        tracing::debug!(line = n, msg_type = %m.msg_type(), len = buf.len(), "encoded");
-        if args.hex {
-            writeln!(out, "{}", hex::encode(&buf)).map_err(out_err)?;
-        } else {
-            out.write_all(&buf).map_err(out_err)?;
-        }
-        count += 1;
-    }
-    out.flush().map_err(out_err)?;
-    tracing::debug!(messages = count, "encode done");
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
 
 impl Command {
     fn name(&self) -> &'static str {
         match self {
             Command::Decode(_) => "decode",
             Command::Encode(_) => "encode",
+            Command::Dump(_) => "dump",
+            Command::Spddump(_) => "spddump",
+            Command::Monitor(_) => "monitor",
+            Command::Add(_) => "add",
+            Command::Delete(_) => "delete",
+            Command::Get(_) => "get",
+            Command::Flush(_) => "flush",
+            Command::Spdadd(_) => "spdadd",
+            Command::Spdupdate(_) => "spdupdate",
+            Command::Spddelete(_) => "spddelete",
+            Command::Migrate(_) => "migrate",
+            Command::UpdateAddresses(_) => "update-addresses",
+            Command::Demo => "demo",
         }
     }
 
-    fn run(&self, ctx: &Context) -> Result<(), CliError> {
-        tracing::debug!(command = self.name(), backend = ?ctx.backend, "start");
+    /// Whether the command can change the kernel's state (so the model's state is saved after it).
+    fn mutates(&self) -> bool {
+        matches!(
+            self,
+            Command::Add(_)
+                | Command::Delete(_)
+                | Command::Flush(_)
+                | Command::Spdadd(_)
+                | Command::Spdupdate(_)
+                | Command::Spddelete(_)
+                | Command::Migrate(_)
+                | Command::UpdateAddresses(_)
+        )
+    }
+
+    fn run(&self, opts: &KernelOptions) -> Result<(), CliError> {
+        tracing::debug!(command = self.name(), backend = ?opts.backend, "start");
         match self {
-            Command::Decode(a) => decode(a),
-            Command::Encode(a) => encode(a),
+            Command::Decode(a) => return codec::decode(a),
+            Command::Encode(a) => return codec::encode(a),
+            Command::Demo => return demo::run(),
+            Command::Monitor(_) if opts.wants_model() => {
+                return Err(CliError::Runtime(commands::MONITOR_ON_MODEL.into()));
+            }
+            _ => {}
         }
+        let mut session = Session::open(opts)?;
+        let result = match self {
+            Command::Decode(_) | Command::Encode(_) | Command::Demo => Ok(()),
+            Command::Monitor(a) => return commands::monitor(session, a),
+            Command::Dump(a) => commands::dump(session.kernel(), a),
+            Command::Spddump(a) => commands::spddump(session.kernel(), a),
+            Command::Add(a) => commands::add(session.kernel(), a),
+            Command::Delete(a) => commands::delete(session.kernel(), a),
+            Command::Get(a) => commands::get(session.kernel(), a),
+            Command::Flush(a) => commands::flush(session.kernel(), a),
+            Command::Spdadd(a) => commands::spdadd(session.kernel(), a, false),
+            Command::Spdupdate(a) => commands::spdadd(session.kernel(), a, true),
+            Command::Spddelete(a) => commands::spddelete(session.kernel(), a),
+            Command::Migrate(a) => commands::migrate(session.kernel(), a),
+            Command::UpdateAddresses(a) => commands::update_addresses(session.kernel(), a),
+        };
+        // The model changes all or nothing, so saving after a failure keeps what it had; an
+        // explicit --model-config is kept even by a command that changes nothing else.
+        if self.mutates() || opts.model_config.is_some() {
+            session.save()?;
+        }
+        result
     }
 }
 
@@ -388,8 +242,7 @@ fn main() -> ExitCode {
         .without_time()
         .with_ansi(io::stderr().is_terminal())
         .init();
-    let ctx = Context { backend: cli.backend() };
-    match cli.command.run(&ctx) {
+    match cli.command.run(&cli.kernel_options()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
