@@ -476,7 +476,13 @@ pub(crate) fn update_addresses(k: &mut dyn Kernel, a: &UpdateAddressesArgs) -> R
         new_dst: a.new_dst,
         natt: a.natt,
     };
-    let o = k.update_addresses(&u)?;
+    let o = k.update_addresses(&u).map_err(|e| match e.errno() {
+        Some(libc::EINVAL) => CliError::Runtime(format!(
+            "{e} (a kernel without SADB_X_EXT_NEW_ADDRESS_SRC/DST, such as stock Linux, reads this as a plain \
+             SADB_UPDATE without keys and answers EINVAL)"
+        )),
+        _ => CliError::Kernel(e),
+    })?;
     print_outcome(&o, a.json)
 }
 

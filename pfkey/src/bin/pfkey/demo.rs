@@ -214,7 +214,8 @@ impl<W: Write> Demo<W> {
         self.line("")?;
         self.line("Kernel: the in-memory model (Linux af_key semantics; MIGRATE answered by its broadcast as on")?;
         self.line("stock Linux, plus this project's per-SA address update). No root, no kernel support needed.")?;
-        self.line("Messages: → sent by the demo's PF_KEY socket (pid 1000), ← received by it.")?;
+        self.line("Messages: → sent by the demo's PF_KEY socket (pid 1000), ← received by it; the messages of a")?;
+        self.line("dump are shown by their header lines, the entries they carry as `pfkey dump` prints them.")?;
 
         self.setup()?;
         self.traffic()?;
@@ -277,10 +278,10 @@ impl<W: Write> Demo<W> {
     /// Move 1: SADB_X_MIGRATE per policy direction.
     fn move_with_migrate(&mut self) -> Result<(), CliError> {
         self.section(&format!("3. Move Wi-Fi {WIFI} -> LTE {LTE} with SADB_X_MIGRATE (one per policy)"))?;
-        let before = self.view("Before the move")?;
         self.line("Each MIGRATE names a policy (selector + direction) and its template's old and new endpoints;")?;
         self.line("the kernel rewrites the template and moves the matching SA in one step. KMADDRESS carries")?;
         self.line("the IKE addresses from now on.")?;
+        let before = self.view("Before the move")?;
         for p in &policies(WIFI) {
             let (old, new) = (endpoints(p.dir, WIFI), endpoints(p.dir, LTE));
             let m = Migrate {

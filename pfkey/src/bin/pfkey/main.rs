@@ -223,9 +223,11 @@ impl Command {
             Command::Migrate(a) => commands::migrate(session.kernel(), a),
             Command::UpdateAddresses(a) => commands::update_addresses(session.kernel(), a),
         };
-        // The model changes all or nothing, so saving after a failure keeps what it had; an
-        // explicit --model-config is kept even by a command that changes nothing else.
-        if self.mutates() || opts.model_config.is_some() {
+        // The model changes all or nothing, so saving after a kernel error keeps what it had; an
+        // explicit --model-config is kept even by a command that changes nothing else. A usage
+        // error reached no kernel: nothing to save.
+        let used = !matches!(result, Err(CliError::Usage(_)));
+        if used && (self.mutates() || opts.model_config.is_some()) {
             session.save()?;
         }
         result
