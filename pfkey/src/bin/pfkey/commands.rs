@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use pfkey::kernel::tap::Direction;
 use pfkey::kernel::{Channel, Kernel, MoveMechanism, MoveOutcome, SaEntry, SaId};
 use pfkey::message::{
     AlgKey, Endpoints, Message, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, SockAddr, Template, UpdateAddresses,
@@ -500,11 +501,18 @@ pub(crate) fn monitor(session: Session, a: &MonitorArgs) -> Result<(), CliError>
     }
     // Read the socket itself (not through the tap: --trace would show every message twice).
     let mut sock = k.into_channel().into_parts().0;
+    let shown = watch(&mut sock, a, &mut io::stdout().lock())?;
+    tracing::debug!(shown, "monitor done");
+    Ok(())
+}
+
+/// Prints every message `sock` receives (each back-to-back duplicate once) until `--count`
+/// messages were shown or `--timeout` passed; returns how many were shown.
+fn watch(sock: &mut impl Channel, a: &MonitorArgs, out: &mut impl Write) -> Result<u64, CliError> {
     let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs(s));
     let mut buf = Vec::new();
     let mut last = Vec::new();
     let mut shown = 0u64;
-    let stdout = io::stdout();
     while a.count.is_none_or(|n| shown < n) {
         let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if wait.is_some_and(|w| w.is_zero()) || !sock.recv(&mut buf, wait)? {
@@ -515,20 +523,16 @@ pub(crate) fn monitor(session: Session, a: &MonitorArgs) -> Result<(), CliError>
             continue;
         }
         last.clone_from(&buf);
-        let mut out = stdout.lock();
         if shown > 0 && !a.json {
             writeln!(out).map_err(out_err)?;
         }
         match Message::parse(&buf, Dialect::Linux) {
-            Ok(m) if a.json => json_line(&mut out, &m)?,
-            Ok(m) => {
-                write!(out, "{}", pfkey::render::Rendered::new(&m, Dialect::Linux)).map_err(out_err)?;
-            }
+            Ok(m) if a.json => json_line(out, &m)?,
+            Ok(m) => write!(out, "{}", pfkey::render::Rendered::new(&m, Dialect::Linux)).map_err(out_err)?,
             Err(e) => {
                 tracing::warn!(len = buf.len(), error = %e, "unparseable PF_KEY message");
                 if !a.json {
-                    let text =
-                        crate::show::datagram(pfkey::kernel::tap::Direction::Received, &buf, crate::show::Detail::Full);
+                    let text = crate::show::datagram(Direction::Received, &buf, crate::show::Detail::Full);
                     write!(out, "{}", text.trim_start_matches("← ")).map_err(out_err)?;
                 }
             }
@@ -536,11 +540,73 @@ pub(crate) fn monitor(session: Session, a: &MonitorArgs) -> Result<(), CliError>
         out.flush().map_err(out_err)?;
         shown += 1;
     }
-    tracing::debug!(shown, "monitor done");
-    Ok(())
+    Ok(shown)
 }
 
 /// Why `monitor` does not work on the model.
 pub(crate) const MONITOR_ON_MODEL: &str = "monitor needs a real PF_KEY socket: the model kernel lives inside one \
      pfkey process, so no other program's messages ever reach it; use --trace on the other commands to see their \
      messages, or `pfkey demo`";
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use pfkey::kernel::KernelError;
+    use pfkey::message::build;
+
+    /// A channel that hands out queued datagrams, then times out.
+    struct Queue(VecDeque<Vec<u8>>);
+
+    impl Channel for Queue {
+        fn pid(&self) -> u32 {
+            1
+        }
+        fn send(&mut self, _msg: &[u8]) -> Result<(), KernelError> {
+            Ok(())
+        }
+        fn recv(&mut self, buf: &mut Vec<u8>, _timeout: Option<Duration>) -> Result<bool, KernelError> {
+            buf.clear();
+            Ok(self.0.pop_front().map(|m| buf.extend_from_slice(&m)).is_some())
+        }
+        fn backend_name(&self) -> &'static str {
+            "queue"
+        }
+    }
+
+    fn msg(seq: u32) -> Vec<u8> {
+        build::flush(SaType::Esp).with_seq(seq).to_bytes(Dialect::Linux).unwrap()
+    }
+
+    #[test]
+    fn monitor_shows_each_message_once_and_stops_at_the_count() {
+        let mut q = Queue([msg(1), msg(1), msg(2), vec![2, 9, 0], msg(3), msg(4)].into());
+        let a = MonitorArgs { count: Some(4), timeout: None, json: false };
+        let mut out = Vec::new();
+        assert_eq!(watch(&mut q, &a, &mut out).unwrap(), 4);
+        let text = String::from_utf8(out).unwrap();
+        let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("SADB_FLUSH")).collect();
+        assert_eq!(headers.len(), 3, "the duplicate of seq 1 is dropped: {text}");
+        assert!(headers[2].contains("seq=3"), "{text}");
+        assert!(text.contains("\n\nunparseable 3-byte datagram: "), "{text}");
+        assert_eq!(q.0.len(), 1, "stopped after four messages");
+    }
+
+    #[test]
+    fn monitor_json_is_one_object_per_message_and_ends_when_the_channel_times_out() {
+        let mut q = Queue([msg(1), msg(2)].into());
+        let a = MonitorArgs { count: None, timeout: Some(60), json: true };
+        let mut out = Vec::new();
+        assert_eq!(watch(&mut q, &a, &mut out).unwrap(), 2);
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (lines[1]["type"].as_str(), lines[1]["seq"].as_u64()),
+            (Some("SADB_FLUSH"), Some(2)),
+            "{:?}",
+            lines[1]
+        );
+    }
+}
