@@ -209,6 +209,7 @@ impl Command {
         }
         let mut session = Session::open(opts)?;
         let result = match self {
+            // Handled above: they need no kernel.
             Command::Decode(_) | Command::Encode(_) | Command::Demo => Ok(()),
             Command::Monitor(a) => return commands::monitor(session, a),
             Command::Dump(a) => commands::dump(session.kernel(), a),
@@ -228,7 +229,12 @@ impl Command {
         // error reached no kernel: nothing to save.
         let used = !matches!(result, Err(CliError::Usage(_)));
         if used && (self.mutates() || opts.model_config.is_some()) {
-            session.save()?;
+            match (session.save(), &result) {
+                (Err(e), Ok(())) => return Err(e),
+                // The command's own error says more; the failed save is logged.
+                (Err(e), Err(_)) => tracing::warn!(error = %e, "model state not saved"),
+                (Ok(()), _) => {}
+            }
         }
         result
     }
