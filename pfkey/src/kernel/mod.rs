@@ -12,6 +12,7 @@
 
 pub mod model;
 pub mod pfkey;
+pub mod tap;
 
 use std::time::Duration;
 

@@ -693,6 +693,8 @@ pub fn errno_name(errno: u8) -> Option<&'static str> {
         19 => "ENODEV",
         22 => "EINVAL",
         28 => "ENOSPC",
+        38 => "ENOSYS",
+        40 => "ELOOP",
         61 => "ENODATA",
         75 => "EOVERFLOW",
         90 => "EMSGSIZE",

@@ -1,87 +1,18 @@
-//! `pfkey`: decode and encode PF_KEY v2 messages; the kernel commands join later.
-//!
-//! ```text
-//! pfkey decode [FILE] [--hex] [--json] [--dialect linux|freebsd]
-//! pfkey encode [FILE] [--hex] [--dialect linux|freebsd]
-//! ```
-//!
-//! Exit status: 0 success, 1 runtime failure (I/O), 2 usage error or bad input. Bad input is
-//! reported as one line that names where it is (input line, or message and stream byte) and the
-//! rule it breaks; processing stops at the first bad input (what came before is already written).
-//! Logs go to stderr through `tracing` (`RUST_LOG`, default `warn`).
+//! `pfkey decode` and `pfkey encode`: PF_KEY messages to and from readable text and JSON lines.
 
 use std::fmt;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use pfkey::message::{Message, hex, split_stream};
 use pfkey::wire::Dialect;
-use tracing_subscriber::EnvFilter;
 
-/// Tools for PF_KEY v2 (RFC 2367) messages, Linux/KAME and FreeBSD dialects.
-#[derive(Debug, Parser)]
-#[command(name = "pfkey", version, propagate_version = true)]
-#[command(
-    after_help = "Exit status: 0 ok, 1 runtime error, 2 usage error or bad input.\nLogs: RUST_LOG=debug (stderr)."
-)]
-struct Cli {
-    /// Kernel backend for the commands that talk to a kernel (decode and encode use none).
-    #[arg(long, global = true, value_enum, value_name = "BACKEND", help_heading = "Kernel options")]
-    backend: Option<Backend>,
-
-    /// Shorthand for `--backend model`.
-    #[arg(long, global = true, conflicts_with = "backend", help_heading = "Kernel options")]
-    model: bool,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// Which kernel the kernel commands talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    /// A real PF_KEY socket (needs CAP_NET_ADMIN and a kernel with af_key).
-    Afkey,
-    /// The in-memory kernel model (Linux semantics; no privileges needed).
-    Model,
-}
-
-impl Cli {
-    /// The backend the user chose, if any (`--model` or `--backend`).
-    fn backend(&self) -> Option<Backend> {
-        if self.model { Some(Backend::Model) } else { self.backend }
-    }
-}
-
-/// What every command gets besides its own arguments.
-#[derive(Debug, Clone, Copy)]
-struct Context {
-    /// The chosen kernel backend (the kernel commands default it when `None`).
-    backend: Option<Backend>,
-}
-
-/// The commands. The kernel commands (dump, spddump, monitor, add, delete, spdadd, spddelete,
-/// migrate, update-addresses, flush, demo) are added here with the kernel backends; they take
-/// `Context::backend`.
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Decode PF_KEY messages into a readable rendering or JSON lines.
-    ///
-    /// Input (FILE or stdin) is a stream of concatenated messages as raw bytes, or with --hex one
-    /// hex-encoded message per line (blank lines and lines starting with '#' are skipped).
-    Decode(DecodeArgs),
-    /// Encode JSON lines (as `decode --json` writes them) into PF_KEY messages.
-    ///
-    /// Writes the messages as raw concatenated bytes, or with --hex one hex line per message.
-    /// `pfkey decode --hex --json | pfkey encode --hex` reproduces its input byte for byte.
-    Encode(EncodeArgs),
-}
+use crate::error::{CliError, out_err};
 
 /// The PF_KEY flavour of the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DialectArg {
+pub(crate) enum DialectArg {
     /// Linux `af_key` (KAME numbering of extensions 23-26, 16-byte ipsecrequests).
     Linux,
     /// FreeBSD `key.c` (sockaddrs with sa_len, 8-byte ipsecrequests, NEW_ADDRESS_SRC/DST).
@@ -115,7 +46,7 @@ struct CodecArgs {
 
 /// `pfkey decode`.
 #[derive(Debug, Args)]
-struct DecodeArgs {
+pub(crate) struct DecodeArgs {
     #[command(flatten)]
     io: CodecArgs,
 
@@ -126,7 +57,7 @@ struct DecodeArgs {
 
 /// `pfkey encode`.
 #[derive(Debug, Args)]
-struct EncodeArgs {
+pub(crate) struct EncodeArgs {
     /// JSON lines input file ('-' or absent: stdin); blank lines and '#' lines are skipped.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
@@ -140,12 +71,9 @@ struct EncodeArgs {
     dialect: DialectArg,
 }
 
-// ---------------------------------------------------------------------------------------------
-// Errors and exit codes.
-
 /// Where in the input a fault is.
 #[derive(Debug)]
-enum Location {
+pub(crate) enum Location {
     /// A line of a text input (1-based).
     Line(usize),
     /// A message of a raw stream (1-based) starting at a byte offset of the stream.
@@ -162,42 +90,6 @@ impl fmt::Display for Location {
             Location::StreamByte(b) => write!(f, "stream byte {b}"),
         }
     }
-}
-
-/// A failed command: bad input (exit 2) or a runtime failure (exit 1).
-#[derive(Debug)]
-enum CliError {
-    /// The input is malformed: where, and what rule it breaks.
-    Input { source: String, at: Location, what: String },
-    /// The command was used wrongly in a way clap cannot see.
-    Usage(String),
-    /// Writing stdout failed (a closed pipe, as in `| head`, ends the command quietly).
-    Stdout(io::Error),
-    /// I/O or another runtime failure.
-    Runtime(String),
-}
-
-impl CliError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Input { .. } | CliError::Usage(_) => 2,
-            CliError::Stdout(_) | CliError::Runtime(_) => 1,
-        }
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Input { source, at, what } => write!(f, "{source}, {at}: {what}"),
-            CliError::Stdout(e) => write!(f, "writing stdout: {e}"),
-            CliError::Usage(s) | CliError::Runtime(s) => f.write_str(s),
-        }
-    }
-}
-
-fn out_err(e: io::Error) -> CliError {
-    CliError::Stdout(e)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +172,7 @@ impl<W: Write> Printer<W> {
     }
 }
 
-fn decode(args: &DecodeArgs) -> Result<(), CliError> {
+pub(crate) fn decode(args: &DecodeArgs) -> Result<(), CliError> {
     let dialect = Dialect::from(args.io.dialect);
     let input = read_input(&args.io.file)?;
     let stdout = io::stdout();
@@ -323,7 +215,7 @@ fn json_error(e: &serde_json::Error) -> String {
     format!("invalid JSON message (column {}): {msg}", e.column())
 }
 
-fn encode(args: &EncodeArgs) -> Result<(), CliError> {
+pub(crate) fn encode(args: &EncodeArgs) -> Result<(), CliError> {
     let dialect = Dialect::from(args.dialect);
     if !args.hex && io::stdout().is_terminal() {
         return Err(CliError::Usage(
@@ -357,44 +249,4 @@ fn encode(args: &EncodeArgs) -> Result<(), CliError> {
     out.flush().map_err(out_err)?;
     tracing::debug!(messages = count, "encode done");
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-
-impl Command {
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Decode(_) => "decode",
-            Command::Encode(_) => "encode",
-        }
-    }
-
-    fn run(&self, ctx: &Context) -> Result<(), CliError> {
-        tracing::debug!(command = self.name(), backend = ?ctx.backend, "start");
-        match self {
-            Command::Decode(a) => decode(a),
-            Command::Encode(a) => encode(a),
-        }
-    }
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time()
-        .with_ansi(io::stderr().is_terminal())
-        .init();
-    let ctx = Context { backend: cli.backend() };
-    match cli.command.run(&ctx) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pfkey {}: {e}", cli.command.name());
-            ExitCode::from(e.exit_code())
-        }
-    }
 }
