@@ -472,11 +472,10 @@ fn model_config_is_kept_in_the_state_file() {
         "203.0.113.7-198.51.100.1",
         "--json",
     ]);
-    // A patched kernel also answers the requester, but after the seq-0 broadcast, which
-    // PfKeyKernel::migrate takes as the answer: `acknowledged` is false either way today (see the
-    // report), so only the mechanism is checked here.
+    // A patched kernel answers the requester itself (before the seq-0 broadcast).
     let outcome = &json_lines(&out)[0];
     assert_eq!(outcome["mechanism"], "migrate", "{out}");
+    assert_eq!(outcome["acknowledged"], true, "{out}");
     assert!(s.ok(&["dump"]).contains(&format!("{LTE} {GATEWAY}\n")), "the patched kernel moved the SA");
     s.ok(&gcm);
 }
