@@ -605,44 +605,11 @@ fn level_short(l: Level) -> String {
 }
 
 fn auth_short(a: AuthAlg) -> String {
-    match a {
-        AuthAlg::None => "none".into(),
-        AuthAlg::Md5Hmac => "hmac-md5".into(),
-        AuthAlg::Sha1Hmac => "hmac-sha1".into(),
-        AuthAlg::Sha2_256Hmac => "hmac-sha256".into(),
-        AuthAlg::Sha2_384Hmac => "hmac-sha384".into(),
-        AuthAlg::Sha2_512Hmac => "hmac-sha512".into(),
-        AuthAlg::Ripemd160Hmac => "hmac-ripemd160".into(),
-        AuthAlg::AesXcbcMac => "aes-xcbc-mac".into(),
-        AuthAlg::Sm3_256Hmac => "hmac-sm3".into(),
-        AuthAlg::Null => "null".into(),
-        other => format!("aalg({})", u8::from(other)),
-    }
+    a.setkey_name().map_or_else(|| format!("aalg({})", u8::from(a)), str::to_string)
 }
 
 fn encrypt_short(e: EncryptAlg) -> String {
-    match e {
-        EncryptAlg::None => "none".into(),
-        EncryptAlg::DesCbc => "des-cbc".into(),
-        EncryptAlg::TripleDesCbc => "3des-cbc".into(),
-        EncryptAlg::CastCbc => "cast128-cbc".into(),
-        EncryptAlg::BlowfishCbc => "blowfish-cbc".into(),
-        EncryptAlg::Null => "null".into(),
-        EncryptAlg::AesCbc => "aes-cbc".into(),
-        EncryptAlg::AesCtr => "aes-ctr".into(),
-        EncryptAlg::AesCcmIcv8 => "aes-ccm-8".into(),
-        EncryptAlg::AesCcmIcv12 => "aes-ccm-12".into(),
-        EncryptAlg::AesCcmIcv16 => "aes-ccm-16".into(),
-        EncryptAlg::AesGcmIcv8 => "aes-gcm-8".into(),
-        EncryptAlg::AesGcmIcv12 => "aes-gcm-12".into(),
-        EncryptAlg::AesGcmIcv16 => "aes-gcm-16".into(),
-        EncryptAlg::CamelliaCbc => "camellia-cbc".into(),
-        EncryptAlg::NullAesGmac => "aes-gmac".into(),
-        EncryptAlg::Sm4Cbc => "sm4-cbc".into(),
-        EncryptAlg::SerpentCbc => "serpent-cbc".into(),
-        EncryptAlg::TwofishCbc => "twofish-cbc".into(),
-        other => format!("ealg({})", u8::from(other)),
-    }
+    e.setkey_name().map_or_else(|| format!("ealg({})", u8::from(e)), str::to_string)
 }
 
 /// A key as `setkey` prints it: 4-byte groups of hex.

@@ -252,6 +252,10 @@ pub trait Kernel {
     /// `SADB_X_MIGRATE`: moves a policy's templates and the matching SAs to new endpoints.
     fn migrate(&mut self, m: &Migrate) -> Result<MoveOutcome, KernelError>;
     /// The per-SA address update (`SADB_UPDATE` + `SADB_X_EXT_NEW_ADDRESS_SRC/DST`).
+    ///
+    /// A stock Linux kernel skips the unknown NEW_ADDRESS extensions and treats the request as a
+    /// plain UPDATE of a mature SA without keys, which it answers with `EINVAL` for ESP; a kernel
+    /// that answers success without moving the SA gives [`KernelError::BadReply`].
     fn update_addresses(&mut self, u: &UpdateAddresses) -> Result<MoveOutcome, KernelError>;
     /// `SADB_REGISTER` for `satype`: receive ACQUIREs and learn the supported algorithms.
     fn register(&mut self, satype: SaType) -> Result<Message<'static>, KernelError>;

@@ -430,6 +430,79 @@ numbered! {
     }
 }
 
+/// Encryption algorithms by their `setkey` names; the first name of each is the one printed.
+pub const ENCRYPT_SETKEY_NAMES: &[(&str, EncryptAlg)] = &[
+    ("none", EncryptAlg::None),
+    ("null", EncryptAlg::Null),
+    ("des-cbc", EncryptAlg::DesCbc),
+    ("3des-cbc", EncryptAlg::TripleDesCbc),
+    ("cast128-cbc", EncryptAlg::CastCbc),
+    ("blowfish-cbc", EncryptAlg::BlowfishCbc),
+    ("aes-cbc", EncryptAlg::AesCbc),
+    ("rijndael-cbc", EncryptAlg::AesCbc),
+    ("aes-ctr", EncryptAlg::AesCtr),
+    ("aes-ccm-8", EncryptAlg::AesCcmIcv8),
+    ("aes-ccm-12", EncryptAlg::AesCcmIcv12),
+    ("aes-ccm-16", EncryptAlg::AesCcmIcv16),
+    ("aes-gcm-8", EncryptAlg::AesGcmIcv8),
+    ("aes-gcm-12", EncryptAlg::AesGcmIcv12),
+    ("aes-gcm-16", EncryptAlg::AesGcmIcv16),
+    ("camellia-cbc", EncryptAlg::CamelliaCbc),
+    ("aes-gmac", EncryptAlg::NullAesGmac),
+    ("sm4-cbc", EncryptAlg::Sm4Cbc),
+    ("serpent-cbc", EncryptAlg::SerpentCbc),
+    ("twofish-cbc", EncryptAlg::TwofishCbc),
+];
+
+/// Authentication algorithms by their `setkey` names; the first name of each is the one printed.
+pub const AUTH_SETKEY_NAMES: &[(&str, AuthAlg)] = &[
+    ("none", AuthAlg::None),
+    ("null", AuthAlg::Null),
+    ("hmac-md5", AuthAlg::Md5Hmac),
+    ("hmac-sha1", AuthAlg::Sha1Hmac),
+    ("hmac-sha256", AuthAlg::Sha2_256Hmac),
+    ("hmac-sha2-256", AuthAlg::Sha2_256Hmac),
+    ("hmac-sha384", AuthAlg::Sha2_384Hmac),
+    ("hmac-sha2-384", AuthAlg::Sha2_384Hmac),
+    ("hmac-sha512", AuthAlg::Sha2_512Hmac),
+    ("hmac-sha2-512", AuthAlg::Sha2_512Hmac),
+    ("hmac-ripemd160", AuthAlg::Ripemd160Hmac),
+    ("aes-xcbc-mac", AuthAlg::AesXcbcMac),
+    ("hmac-sm3", AuthAlg::Sm3_256Hmac),
+];
+
+fn setkey_name<A: Copy + PartialEq>(table: &[(&'static str, A)], a: A) -> Option<&'static str> {
+    table.iter().find(|(_, x)| *x == a).map(|(n, _)| *n)
+}
+
+fn from_setkey_name<A: Copy>(table: &[(&str, A)], name: &str) -> Option<A> {
+    table.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.trim())).map(|(_, a)| *a)
+}
+
+impl EncryptAlg {
+    /// The `setkey` name (`aes-cbc`), if this algorithm has one.
+    pub fn setkey_name(self) -> Option<&'static str> {
+        setkey_name(ENCRYPT_SETKEY_NAMES, self)
+    }
+
+    /// The algorithm a `setkey` name (any case) stands for.
+    pub fn from_setkey_name(name: &str) -> Option<Self> {
+        from_setkey_name(ENCRYPT_SETKEY_NAMES, name)
+    }
+}
+
+impl AuthAlg {
+    /// The `setkey` name (`hmac-sha256`), if this algorithm has one.
+    pub fn setkey_name(self) -> Option<&'static str> {
+        setkey_name(AUTH_SETKEY_NAMES, self)
+    }
+
+    /// The algorithm a `setkey` name (any case) stands for.
+    pub fn from_setkey_name(name: &str) -> Option<Self> {
+        from_setkey_name(AUTH_SETKEY_NAMES, name)
+    }
+}
+
 /// Every extension this crate knows, across both dialects.
 ///
 /// Numbers 1–22 are common; 23–26 differ between Linux and FreeBSD; 27/28

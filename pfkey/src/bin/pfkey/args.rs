@@ -92,43 +92,10 @@ pub(crate) fn natt_some(n: Option<NatT>) -> Option<NatT> {
 }
 
 /// Encryption algorithms by their `setkey` names (the names `pfkey dump` prints).
-const ENCRYPT_NAMES: &[(&str, EncryptAlg)] = &[
-    ("null", EncryptAlg::Null),
-    ("des-cbc", EncryptAlg::DesCbc),
-    ("3des-cbc", EncryptAlg::TripleDesCbc),
-    ("cast128-cbc", EncryptAlg::CastCbc),
-    ("blowfish-cbc", EncryptAlg::BlowfishCbc),
-    ("aes-cbc", EncryptAlg::AesCbc),
-    ("rijndael-cbc", EncryptAlg::AesCbc),
-    ("aes-ctr", EncryptAlg::AesCtr),
-    ("aes-ccm-8", EncryptAlg::AesCcmIcv8),
-    ("aes-ccm-12", EncryptAlg::AesCcmIcv12),
-    ("aes-ccm-16", EncryptAlg::AesCcmIcv16),
-    ("aes-gcm-8", EncryptAlg::AesGcmIcv8),
-    ("aes-gcm-12", EncryptAlg::AesGcmIcv12),
-    ("aes-gcm-16", EncryptAlg::AesGcmIcv16),
-    ("camellia-cbc", EncryptAlg::CamelliaCbc),
-    ("aes-gmac", EncryptAlg::NullAesGmac),
-    ("sm4-cbc", EncryptAlg::Sm4Cbc),
-    ("serpent-cbc", EncryptAlg::SerpentCbc),
-    ("twofish-cbc", EncryptAlg::TwofishCbc),
-];
+const ENCRYPT_NAMES: &[(&str, EncryptAlg)] = pfkey::wire::numbers::ENCRYPT_SETKEY_NAMES;
 
 /// Authentication algorithms by their `setkey` names.
-const AUTH_NAMES: &[(&str, AuthAlg)] = &[
-    ("null", AuthAlg::Null),
-    ("hmac-md5", AuthAlg::Md5Hmac),
-    ("hmac-sha1", AuthAlg::Sha1Hmac),
-    ("hmac-sha256", AuthAlg::Sha2_256Hmac),
-    ("hmac-sha2-256", AuthAlg::Sha2_256Hmac),
-    ("hmac-sha384", AuthAlg::Sha2_384Hmac),
-    ("hmac-sha2-384", AuthAlg::Sha2_384Hmac),
-    ("hmac-sha512", AuthAlg::Sha2_512Hmac),
-    ("hmac-sha2-512", AuthAlg::Sha2_512Hmac),
-    ("hmac-ripemd160", AuthAlg::Ripemd160Hmac),
-    ("aes-xcbc-mac", AuthAlg::AesXcbcMac),
-    ("hmac-sm3", AuthAlg::Sm3_256Hmac),
-];
+const AUTH_NAMES: &[(&str, AuthAlg)] = pfkey::wire::numbers::AUTH_SETKEY_NAMES;
 
 /// IPCOMP compression algorithms (`sadb_sa_encrypt` of an IPCOMP SA).
 const COMPRESS_NAMES: &[(&str, u8)] = &[("deflate", 2), ("lzs", 3), ("lzjh", 4)];
