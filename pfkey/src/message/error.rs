@@ -96,6 +96,14 @@ pub enum Rule {
         /// The fixed header size.
         min: usize,
     },
+    /// A fixed-size extension longer than its struct (FreeBSD `maxsize`).
+    #[error("extension is {len} bytes, longer than its fixed {max}-byte layout")]
+    ExtTooLong {
+        /// The extension's length in bytes.
+        len: usize,
+        /// The fixed size.
+        max: usize,
+    },
     /// An address family other than `AF_INET`/`AF_INET6`.
     #[error("address family {0} is neither AF_INET nor AF_INET6")]
     BadFamily(u16),

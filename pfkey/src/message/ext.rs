@@ -964,6 +964,11 @@ impl<'a> Extension<'a> {
         if ext.len() < kind.min_len() {
             return Err((0, Rule::ExtTooShort { len: ext.len(), min: kind.min_len() }));
         }
+        if let Some(max) = kind.max_len()
+            && ext.len() > max
+        {
+            return Err((0, Rule::ExtTooLong { len: ext.len(), max }));
+        }
         let lifetime = |ext: &[u8]| -> ExtResult<Lifetime> {
             let l: SadbLifetime = read(ext, 0)?;
             Ok(Lifetime {

@@ -2,8 +2,9 @@
 //!
 //! Parsing validates a whole message by the Linux parser rules (`pfkey_get_base_msg`,
 //! `parse_exthdrs`, `verify_address_len`, `verify_key_len`, `verify_sec_ctx_len`,
-//! `parse_ipsecrequests`, and `pfkey_migrate`'s pair checks) and returns a [`Message`] that
-//! borrows the buffer: it allocates nothing. Extensions are decoded when iterated. Unknown
+//! `parse_ipsecrequests`, and `pfkey_migrate`'s pair checks; plus FreeBSD's `maxsize` for
+//! fixed-size extensions, so that every valid message re-emits byte-exactly) and returns a
+//! [`Message`] that borrows the buffer: it allocates nothing. Extensions are decoded when iterated. Unknown
 //! extension types are kept and emitted again unchanged (RFC 2367 §2.3).
 //!
 //! ```

@@ -637,6 +637,21 @@ impl ExtKind {
         )
     }
 
+    /// The maximum length in bytes of a fixed-size extension (FreeBSD `key_align`'s `maxsize`
+    /// table; `None` for extensions with a variable part).
+    ///
+    /// Linux ignores bytes after a fixed-size extension's struct; this crate rejects them as
+    /// FreeBSD does, because the typed value has nowhere to keep them and could not re-emit the
+    /// message byte-exactly.
+    pub const fn max_len(self) -> Option<usize> {
+        use ExtKind::*;
+        match self {
+            Sa | LifetimeCurrent | LifetimeHard | LifetimeSoft | SpiRange | Sa2 | NatTType | NatTSport | NatTDport
+            | Filter | NatTFrag | SaReplay => Some(self.min_len()),
+            _ => None,
+        }
+    }
+
     /// The minimum length in bytes (`sadb_ext_min_len` on Linux).
     pub const fn min_len(self) -> usize {
         use ExtKind::*;
