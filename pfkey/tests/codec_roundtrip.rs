@@ -616,3 +616,39 @@ fn nonzero_padding_is_kept_and_re_emitted() {
     assert_ne!(p, m, "non-canonical padding is content");
     assert_eq!(p.into_owned().to_bytes(Dialect::Linux).unwrap(), b);
 }
+
+/// `sadb_x_ipsecrequest_len` counts bytes and need not be a multiple of 8 (Linux's
+/// `parse_ipsecrequests` only needs the requests to fit the policy): two 52-byte tunnel requests
+/// (48 bytes of header and endpoints plus 4 extra bytes each) fill a 104-byte policy body.
+#[test]
+fn requests_of_unaligned_byte_length_re_emit_exactly() {
+    let sin = |a: [u8; 4]| {
+        let mut s = vec![2, 0, 0, 0];
+        s.extend_from_slice(&a);
+        s.extend_from_slice(&[0; 8]);
+        s
+    };
+    let mut policy = vec![0, 0, 18, 0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    for (i, extra) in [[0xde, 0xad, 0xbe, 0xef], [0, 0, 0, 0]].iter().enumerate() {
+        let mut rq = vec![52, 0, 50, 0, 2, 3, 0, 0, 1 + i as u8, 0, 0, 0, 0, 0, 0, 0];
+        rq.extend(sin([192, 0, 2, 1]));
+        rq.extend(sin([198, 51, 100, 1]));
+        rq.extend_from_slice(extra);
+        policy.extend(rq);
+    }
+    assert_eq!(policy.len(), 16 + 104);
+    policy[0] = (policy.len() / 8) as u8;
+    let mut b = vec![2, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    b.extend(policy);
+    b[4] = (b.len() / 8) as u8;
+
+    let p = Message::parse(&b, Dialect::Linux).unwrap();
+    let reqs = p.policy().unwrap().requests.to_vec();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].reqid, 1);
+    assert_eq!(reqs[0].trailing.as_deref(), Some(&[0xde, 0xad, 0xbe, 0xef][..]));
+    assert_eq!(reqs[1].trailing.as_deref(), Some(&[0, 0, 0, 0][..]), "4 zero bytes are not the canonical padding");
+    assert_eq!(reqs[1].endpoints.unwrap().dst, SockAddr::new("198.51.100.1".parse().unwrap()));
+    let owned = p.into_owned();
+    assert_eq!(owned.to_bytes(Dialect::Linux).unwrap(), b);
+}
