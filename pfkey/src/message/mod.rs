@@ -175,7 +175,7 @@ fn kind_bit(kind: ExtKind) -> u64 {
 impl<'a> Message<'a> {
     /// Parses and validates one message that fills `bytes` exactly. Allocates nothing.
     pub fn parse(bytes: &'a [u8], dialect: Dialect) -> Result<Message<'a>, ParseError> {
-        let err = |offset, ext, rule| Err(ParseError::new(offset, ext, rule));
+        let err = |offset, ext, rule| Err(ParseError::new(offset, ext, rule, dialect));
         let Ok((h, _)) = SadbMsg::read_from_prefix(bytes) else {
             return err(0, None, Rule::Truncated { need: 16, have: bytes.len() });
         };
@@ -220,8 +220,8 @@ impl<'a> Message<'a> {
                     return err(off, Some(ty), Rule::DuplicateExt);
                 }
                 seen |= kind_bit(kind);
-                let ext =
-                    Extension::parse(ext_bytes, dialect).map_err(|(o, r)| ParseError::new(off + o, Some(ty), r))?;
+                let ext = Extension::parse(ext_bytes, dialect)
+                    .map_err(|(o, r)| ParseError::new(off + o, Some(ty), r, dialect))?;
                 match &ext {
                     Extension::AddressSrc(a) => src_family = Some(a.addr.family(dialect)),
                     Extension::AddressDst(a) => dst = Some((off, a.addr.family(dialect))),
@@ -252,7 +252,7 @@ impl<'a> Message<'a> {
             && let Some(off) = policy_at
             && let Some(Extension::Policy(p)) = msg.get(ExtKind::Policy)
         {
-            check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r))?;
+            check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r, dialect))?;
         }
         Ok(msg)
     }
@@ -577,7 +577,7 @@ pub fn split_stream(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], Pars
             return None;
         }
         if bytes.len() < 16 {
-            let e = ParseError::new(offset, None, Rule::Truncated { need: 16, have: bytes.len() });
+            let e = ParseError::new(offset, None, Rule::Truncated { need: 16, have: bytes.len() }, Dialect::Linux);
             bytes = &[];
             return Some(Err(e));
         }
@@ -588,6 +588,7 @@ pub fn split_stream(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], Pars
                 offset + 4,
                 None,
                 Rule::LengthMismatch { declared_words: words as u16, actual_bytes: bytes.len() },
+                Dialect::Linux,
             );
             bytes = &[];
             return Some(Err(e));
