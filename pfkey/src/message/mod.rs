@@ -198,7 +198,8 @@ impl<'a> Message<'a> {
         let mut at = 0usize;
         let mut src_family: Option<u16> = None;
         let mut dst: Option<(usize, u16)> = None;
-        let mut policy_at: Option<usize> = None;
+        // The policy, kept from validation so MIGRATE's pair check needs no second decoding pass.
+        let mut policy: Option<(usize, Policy<'a>)> = None;
         while at < body.len() {
             let off = 16 + at;
             let rest = &body[at..];
@@ -222,10 +223,10 @@ impl<'a> Message<'a> {
                 seen |= kind_bit(kind);
                 let ext = Extension::parse(ext_bytes, dialect)
                     .map_err(|(o, r)| ParseError::new(off + o, Some(ty), r, dialect))?;
-                match &ext {
+                match ext {
                     Extension::AddressSrc(a) => src_family = Some(a.addr.family(dialect)),
                     Extension::AddressDst(a) => dst = Some((off, a.addr.family(dialect))),
-                    Extension::Policy(_) => policy_at = Some(off),
+                    Extension::Policy(p) => policy = Some((off, p)),
                     _ => {}
                 }
             }
@@ -249,8 +250,7 @@ impl<'a> Message<'a> {
             extensions: Extensions::Wire { bytes: body, dialect },
         };
         if msg_type == MessageType::XMigrate
-            && let Some(off) = policy_at
-            && let Some(Extension::Policy(p)) = msg.get(ExtKind::Policy)
+            && let Some((off, p)) = policy
         {
             check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r, dialect))?;
         }
@@ -466,17 +466,49 @@ impl Message<'static> {
 /// The `pfkey_migrate` pair rules: an even number (2..=12) of requests, each pair with equal
 /// proto, mode and reqid.
 pub fn check_migrate_pairs(p: &Policy<'_>) -> Result<(), Rule> {
+    match &p.requests {
+        // Validated wire bytes: read only the request headers, without decoding the endpoints.
+        List::Wire { bytes, dialect } => check_pairs(RequestHeaders { bytes, dialect: *dialect }),
+        List::Owned(v) => check_pairs(v.iter().map(|r| (r.proto, u8::from(r.mode), r.reqid))),
+    }
+}
+
+/// `(proto, mode, reqid)` of each request in validated policy bytes.
+struct RequestHeaders<'a> {
+    bytes: &'a [u8],
+    dialect: Dialect,
+}
+
+impl Iterator for RequestHeaders<'_> {
+    type Item = (u16, u8, u32);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (len, fields) = match self.dialect {
+            Dialect::Linux => {
+                let (r, _) = crate::wire::SadbXIpsecrequest::read_from_prefix(self.bytes).ok()?;
+                (r.len.get(), (r.proto.get(), r.mode, r.reqid.get()))
+            }
+            Dialect::FreeBsd => {
+                let (r, _) = crate::wire::SadbXIpsecrequestFreeBsd::read_from_prefix(self.bytes).ok()?;
+                (r.len.get(), (r.proto.get(), r.mode, u32::from(r.reqid.get())))
+            }
+        };
+        self.bytes = self.bytes.get(len as usize..).filter(|_| len > 0)?;
+        Some(fields)
+    }
+}
+
+fn check_pairs(mut it: impl Iterator<Item = (u16, u8, u32)>) -> Result<(), Rule> {
     let mut n = 0usize;
-    let mut it = p.requests.iter();
     while let Some(old) = it.next() {
         let Some(new) = it.next() else {
             return Err(Rule::MigrateOddRequests(n * 2 + 1));
         };
-        let field = if old.proto != new.proto {
+        let field = if old.0 != new.0 {
             Some("proto")
-        } else if old.mode != new.mode {
+        } else if old.1 != new.1 {
             Some("mode")
-        } else if old.reqid != new.reqid {
+        } else if old.2 != new.2 {
             Some("reqid")
         } else {
             None
