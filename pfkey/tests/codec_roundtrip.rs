@@ -37,10 +37,6 @@ fn sockaddr(v6: bool) -> BoxedStrategy<SockAddr> {
     }
 }
 
-fn any_sockaddr() -> BoxedStrategy<SockAddr> {
-    any::<bool>().prop_flat_map(sockaddr).boxed()
-}
-
 /// Two addresses of one family (KMADDRESS, ipsecrequest endpoints).
 fn pair() -> BoxedStrategy<(SockAddr, SockAddr)> {
     any::<bool>().prop_flat_map(|v6| (sockaddr(v6), sockaddr(v6))).boxed()

@@ -19,7 +19,7 @@ pub fn encode(b: &[u8]) -> String {
 pub fn decode(s: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b':').collect();
     let digits = digits.strip_prefix(b"0x").unwrap_or(&digits);
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
     let val = |c: u8| -> Result<u8, String> {
@@ -33,6 +33,7 @@ pub mod cow {
     use super::*;
 
     /// Serializes as hex.
+    #[allow(clippy::ptr_arg, reason = "serde(with) passes the field as &Cow<[u8]>")]
     pub fn serialize<S: Serializer>(b: &Cow<'_, [u8]>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&encode(b))
     }
