@@ -1,5 +1,6 @@
 //! Typed errors of the message layer: what rule a message broke, and where.
 
+use crate::wire::Dialect;
 use crate::wire::numbers::ExtKind;
 
 /// A message that breaks a PF_KEY parser rule.
@@ -7,7 +8,7 @@ use crate::wire::numbers::ExtKind;
 /// Names the byte offset (from the start of the message) of the structure that broke the rule,
 /// the extension it belongs to (if any) and the rule itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("byte {offset}{}: {rule}", ext_label(*.ext))]
+#[error("byte {offset}{}: {rule}", ext_label(*.ext, *.dialect))]
 pub struct ParseError {
     /// Byte offset of the offending structure from the start of the message.
     pub offset: usize,
@@ -15,30 +16,36 @@ pub struct ParseError {
     pub ext: Option<u16>,
     /// The rule that was broken.
     pub rule: Rule,
+    /// The dialect the message was parsed in, which names `ext` (types 23–26 differ between
+    /// Linux and FreeBSD). Framing errors of [`super::split_stream`] say `Linux`; they name no
+    /// extension.
+    pub dialect: Dialect,
 }
 
-fn ext_label(ext: Option<u16>) -> String {
+fn ext_label(ext: Option<u16>, dialect: Dialect) -> String {
     match ext {
         None => String::new(),
-        Some(n) => {
-            let linux = ExtKind::from_number(n, crate::wire::Dialect::Linux);
-            match linux {
-                Some(k) => format!(" ({} [{n}])", k.name()),
-                None => format!(" (extension type {n})"),
-            }
-        }
+        Some(n) => match ExtKind::from_number(n, dialect) {
+            Some(k) => format!(" ({} [{n}])", k.name()),
+            None => format!(" (extension type {n})"),
+        },
     }
 }
 
 impl ParseError {
-    pub(crate) fn new(offset: usize, ext: Option<u16>, rule: Rule) -> Self {
-        ParseError { offset, ext, rule }
+    pub(crate) fn new(offset: usize, ext: Option<u16>, rule: Rule, dialect: Dialect) -> Self {
+        ParseError { offset, ext, rule, dialect }
     }
 
-    /// The errno a Linux kernel answers for the same fault (`EMSGSIZE` for a base header whose
-    /// length disagrees with the datagram, `EINVAL` otherwise).
+    /// The errno a Linux kernel answers for the same fault (`EMSGSIZE` for a datagram shorter
+    /// than the base header or whose length disagrees with `sadb_msg_len`, `EINVAL` otherwise:
+    /// a truncated structure inside an extension is `EINVAL` in `parse_exthdrs` and
+    /// `parse_sockaddr_pair`).
     pub fn errno(&self) -> i32 {
-        self.rule.errno()
+        match self.ext {
+            None => self.rule.errno(),
+            Some(_) => libc::EINVAL,
+        }
     }
 }
 
@@ -95,6 +102,14 @@ pub enum Rule {
         len: usize,
         /// The fixed header size.
         min: usize,
+    },
+    /// A fixed-size extension longer than its struct (FreeBSD `maxsize`).
+    #[error("extension is {len} bytes, longer than its fixed {max}-byte layout")]
+    ExtTooLong {
+        /// The extension's length in bytes.
+        len: usize,
+        /// The fixed size.
+        max: usize,
     },
     /// An address family other than `AF_INET`/`AF_INET6`.
     #[error("address family {0} is neither AF_INET nor AF_INET6")]
@@ -212,7 +227,9 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// The errno a Linux kernel answers for this fault.
+    /// The errno a Linux kernel answers for this fault in the base header (`EMSGSIZE` for
+    /// [`Rule::Truncated`] and [`Rule::LengthMismatch`]); inside an extension every fault is
+    /// `EINVAL` (see [`ParseError::errno`]).
     pub fn errno(&self) -> i32 {
         match self {
             Rule::Truncated { .. } | Rule::LengthMismatch { .. } => libc::EMSGSIZE,

@@ -733,9 +733,12 @@ impl<'a> Item<'a> for IpsecRequest<'a> {
         if let Some(ep) = &self.endpoints {
             ep.src.emit(out, dialect);
             ep.dst.emit(out, dialect);
-            put_tail(out, start, &self.trailing);
-        } else if let Some(t) = &self.trailing {
-            out.extend_from_slice(t);
+        }
+        match &self.trailing {
+            // Verbatim, not padded: `sadb_x_ipsecrequest_len` counts bytes and a received
+            // request need not end on an 8-byte boundary (only the policy extension does).
+            Some(t) => out.extend_from_slice(t),
+            None => pad8(out, start),
         }
         let len = u16::try_from(out.len() - start)
             .map_err(|_| EmitError::TooLong { what: "ipsecrequest", len: out.len() - start })?;
@@ -963,6 +966,11 @@ impl<'a> Extension<'a> {
         };
         if ext.len() < kind.min_len() {
             return Err((0, Rule::ExtTooShort { len: ext.len(), min: kind.min_len() }));
+        }
+        if let Some(max) = kind.max_len()
+            && ext.len() > max
+        {
+            return Err((0, Rule::ExtTooLong { len: ext.len(), max }));
         }
         let lifetime = |ext: &[u8]| -> ExtResult<Lifetime> {
             let l: SadbLifetime = read(ext, 0)?;

@@ -2,8 +2,9 @@
 //!
 //! Parsing validates a whole message by the Linux parser rules (`pfkey_get_base_msg`,
 //! `parse_exthdrs`, `verify_address_len`, `verify_key_len`, `verify_sec_ctx_len`,
-//! `parse_ipsecrequests`, and `pfkey_migrate`'s pair checks) and returns a [`Message`] that
-//! borrows the buffer: it allocates nothing. Extensions are decoded when iterated. Unknown
+//! `parse_ipsecrequests`, and `pfkey_migrate`'s pair checks; plus FreeBSD's `maxsize` for
+//! fixed-size extensions, so that every valid message re-emits byte-exactly) and returns a
+//! [`Message`] that borrows the buffer: it allocates nothing. Extensions are decoded when iterated. Unknown
 //! extension types are kept and emitted again unchanged (RFC 2367 §2.3).
 //!
 //! ```
@@ -174,7 +175,7 @@ fn kind_bit(kind: ExtKind) -> u64 {
 impl<'a> Message<'a> {
     /// Parses and validates one message that fills `bytes` exactly. Allocates nothing.
     pub fn parse(bytes: &'a [u8], dialect: Dialect) -> Result<Message<'a>, ParseError> {
-        let err = |offset, ext, rule| Err(ParseError::new(offset, ext, rule));
+        let err = |offset, ext, rule| Err(ParseError::new(offset, ext, rule, dialect));
         let Ok((h, _)) = SadbMsg::read_from_prefix(bytes) else {
             return err(0, None, Rule::Truncated { need: 16, have: bytes.len() });
         };
@@ -197,7 +198,8 @@ impl<'a> Message<'a> {
         let mut at = 0usize;
         let mut src_family: Option<u16> = None;
         let mut dst: Option<(usize, u16)> = None;
-        let mut policy_at: Option<usize> = None;
+        // The policy, kept from validation so MIGRATE's pair check needs no second decoding pass.
+        let mut policy: Option<(usize, Policy<'a>)> = None;
         while at < body.len() {
             let off = 16 + at;
             let rest = &body[at..];
@@ -219,12 +221,12 @@ impl<'a> Message<'a> {
                     return err(off, Some(ty), Rule::DuplicateExt);
                 }
                 seen |= kind_bit(kind);
-                let ext =
-                    Extension::parse(ext_bytes, dialect).map_err(|(o, r)| ParseError::new(off + o, Some(ty), r))?;
-                match &ext {
+                let ext = Extension::parse(ext_bytes, dialect)
+                    .map_err(|(o, r)| ParseError::new(off + o, Some(ty), r, dialect))?;
+                match ext {
                     Extension::AddressSrc(a) => src_family = Some(a.addr.family(dialect)),
                     Extension::AddressDst(a) => dst = Some((off, a.addr.family(dialect))),
-                    Extension::Policy(_) => policy_at = Some(off),
+                    Extension::Policy(p) => policy = Some((off, p)),
                     _ => {}
                 }
             }
@@ -248,10 +250,9 @@ impl<'a> Message<'a> {
             extensions: Extensions::Wire { bytes: body, dialect },
         };
         if msg_type == MessageType::XMigrate
-            && let Some(off) = policy_at
-            && let Some(Extension::Policy(p)) = msg.get(ExtKind::Policy)
+            && let Some((off, p)) = policy
         {
-            check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r))?;
+            check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r, dialect))?;
         }
         Ok(msg)
     }
@@ -465,17 +466,49 @@ impl Message<'static> {
 /// The `pfkey_migrate` pair rules: an even number (2..=12) of requests, each pair with equal
 /// proto, mode and reqid.
 pub fn check_migrate_pairs(p: &Policy<'_>) -> Result<(), Rule> {
+    match &p.requests {
+        // Validated wire bytes: read only the request headers, without decoding the endpoints.
+        List::Wire { bytes, dialect } => check_pairs(RequestHeaders { bytes, dialect: *dialect }),
+        List::Owned(v) => check_pairs(v.iter().map(|r| (r.proto, u8::from(r.mode), r.reqid))),
+    }
+}
+
+/// `(proto, mode, reqid)` of each request in validated policy bytes.
+struct RequestHeaders<'a> {
+    bytes: &'a [u8],
+    dialect: Dialect,
+}
+
+impl Iterator for RequestHeaders<'_> {
+    type Item = (u16, u8, u32);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (len, fields) = match self.dialect {
+            Dialect::Linux => {
+                let (r, _) = crate::wire::SadbXIpsecrequest::read_from_prefix(self.bytes).ok()?;
+                (r.len.get(), (r.proto.get(), r.mode, r.reqid.get()))
+            }
+            Dialect::FreeBsd => {
+                let (r, _) = crate::wire::SadbXIpsecrequestFreeBsd::read_from_prefix(self.bytes).ok()?;
+                (r.len.get(), (r.proto.get(), r.mode, u32::from(r.reqid.get())))
+            }
+        };
+        self.bytes = self.bytes.get(len as usize..).filter(|_| len > 0)?;
+        Some(fields)
+    }
+}
+
+fn check_pairs(mut it: impl Iterator<Item = (u16, u8, u32)>) -> Result<(), Rule> {
     let mut n = 0usize;
-    let mut it = p.requests.iter();
     while let Some(old) = it.next() {
         let Some(new) = it.next() else {
             return Err(Rule::MigrateOddRequests(n * 2 + 1));
         };
-        let field = if old.proto != new.proto {
+        let field = if old.0 != new.0 {
             Some("proto")
-        } else if old.mode != new.mode {
+        } else if old.1 != new.1 {
             Some("mode")
-        } else if old.reqid != new.reqid {
+        } else if old.2 != new.2 {
             Some("reqid")
         } else {
             None
@@ -576,7 +609,7 @@ pub fn split_stream(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], Pars
             return None;
         }
         if bytes.len() < 16 {
-            let e = ParseError::new(offset, None, Rule::Truncated { need: 16, have: bytes.len() });
+            let e = ParseError::new(offset, None, Rule::Truncated { need: 16, have: bytes.len() }, Dialect::Linux);
             bytes = &[];
             return Some(Err(e));
         }
@@ -587,6 +620,7 @@ pub fn split_stream(mut bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], Pars
                 offset + 4,
                 None,
                 Rule::LengthMismatch { declared_words: words as u16, actual_bytes: bytes.len() },
+                Dialect::Linux,
             );
             bytes = &[];
             return Some(Err(e));

@@ -81,6 +81,7 @@ impl SockAddr {
     }
 
     /// The family number in `dialect`.
+    #[inline]
     pub fn family(&self, dialect: Dialect) -> u16 {
         match self {
             SockAddr::V4 { .. } => AF_INET,
@@ -94,6 +95,7 @@ impl SockAddr {
     }
 
     /// The longest prefix for this family (32 or 128).
+    #[inline]
     pub fn max_prefixlen(&self) -> u8 {
         if self.is_v6() { 128 } else { 32 }
     }
@@ -104,6 +106,7 @@ impl SockAddr {
     }
 
     /// Reads the family field at the start of `b` in `dialect` (`None` if `b` is too short).
+    #[inline]
     pub fn peek_family(b: &[u8], dialect: Dialect) -> Option<u16> {
         match dialect {
             Dialect::Linux => b.get(..2).map(|f| u16::from_ne_bytes([f[0], f[1]])),
@@ -112,6 +115,7 @@ impl SockAddr {
     }
 
     /// Wire size of a sockaddr of `family` in `dialect`, or the error for an unknown family.
+    #[inline]
     pub(crate) fn len_for_family(family: u16, dialect: Dialect) -> Result<usize, Rule> {
         if family == AF_INET {
             Ok(16)
@@ -123,6 +127,7 @@ impl SockAddr {
     }
 
     /// Parses one sockaddr from the start of `b`; returns it and its wire size.
+    #[inline]
     pub fn parse(b: &[u8], dialect: Dialect) -> Result<(SockAddr, usize), Rule> {
         let family = Self::peek_family(b, dialect).ok_or(Rule::Truncated { need: 2, have: b.len() })?;
         let len = Self::len_for_family(family, dialect)?;

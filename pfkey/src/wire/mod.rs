@@ -28,6 +28,7 @@ pub use xext::*;
 pub const WORD: usize = 8;
 
 /// Rounds `n` up to the next multiple of 8 (`PFKEY_ALIGN8`).
+#[inline]
 pub const fn align8(n: usize) -> usize {
     (n + 7) & !7
 }
@@ -51,6 +52,7 @@ pub enum Dialect {
 
 impl Dialect {
     /// `AF_INET6` as this dialect's sockaddr carries it.
+    #[inline]
     pub const fn af_inet6(self) -> u16 {
         match self {
             Dialect::Linux => numbers::AF_INET6_LINUX,
@@ -59,6 +61,7 @@ impl Dialect {
     }
 
     /// Size of the fixed part of `sadb_x_ipsecrequest` in this dialect.
+    #[inline]
     pub const fn ipsecrequest_len(self) -> usize {
         match self {
             Dialect::Linux => core::mem::size_of::<SadbXIpsecrequest>(),

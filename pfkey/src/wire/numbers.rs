@@ -655,11 +655,46 @@ impl ExtKind {
     }
 
     /// The extension kind numbered `n` in `dialect`.
-    pub fn from_number(n: u16, dialect: super::Dialect) -> Option<ExtKind> {
-        if n == 0 || n > 28 {
-            return None;
-        }
-        ExtKind::ALL.iter().copied().find(|k| k.number(dialect) == Some(n))
+    #[inline]
+    pub const fn from_number(n: u16, dialect: super::Dialect) -> Option<ExtKind> {
+        use super::Dialect::{FreeBsd, Linux};
+        use ExtKind::*;
+        // The inverse of `number`, as one jump table (every parse looks up every extension).
+        Some(match (n, dialect) {
+            (1, _) => Sa,
+            (2, _) => LifetimeCurrent,
+            (3, _) => LifetimeHard,
+            (4, _) => LifetimeSoft,
+            (5, _) => AddressSrc,
+            (6, _) => AddressDst,
+            (7, _) => AddressProxy,
+            (8, _) => KeyAuth,
+            (9, _) => KeyEncrypt,
+            (10, _) => IdentitySrc,
+            (11, _) => IdentityDst,
+            (12, _) => Sensitivity,
+            (13, _) => Proposal,
+            (14, _) => SupportedAuth,
+            (15, _) => SupportedEncrypt,
+            (16, _) => SpiRange,
+            (17, _) => KmPrivate,
+            (18, _) => Policy,
+            (19, _) => Sa2,
+            (20, _) => NatTType,
+            (21, _) => NatTSport,
+            (22, _) => NatTDport,
+            (23, Linux) => NatTOa,
+            (24, Linux) => SecCtx,
+            (25, Linux) => KmAddress,
+            (26, Linux) => Filter,
+            (23, FreeBsd) => NatTOai,
+            (24, FreeBsd) => NatTOar,
+            (25, FreeBsd) => NatTFrag,
+            (26, FreeBsd) => SaReplay,
+            (27, _) => NewAddressSrc,
+            (28, _) => NewAddressDst,
+            _ => return None,
+        })
     }
 
     /// The C name (`SADB_EXT_SA`, `SADB_X_EXT_KMADDRESS`, ...).
@@ -710,7 +745,24 @@ impl ExtKind {
         )
     }
 
+    /// The maximum length in bytes of a fixed-size extension (FreeBSD `key_align`'s `maxsize`
+    /// table; `None` for extensions with a variable part).
+    ///
+    /// Linux ignores bytes after a fixed-size extension's struct; this crate rejects them as
+    /// FreeBSD does, because the typed value has nowhere to keep them and could not re-emit the
+    /// message byte-exactly.
+    #[inline]
+    pub const fn max_len(self) -> Option<usize> {
+        use ExtKind::*;
+        match self {
+            Sa | LifetimeCurrent | LifetimeHard | LifetimeSoft | SpiRange | Sa2 | NatTType | NatTSport | NatTDport
+            | Filter | NatTFrag | SaReplay => Some(self.min_len()),
+            _ => None,
+        }
+    }
+
     /// The minimum length in bytes (`sadb_ext_min_len` on Linux).
+    #[inline]
     pub const fn min_len(self) -> usize {
         use ExtKind::*;
         use core::mem::size_of;
@@ -792,6 +844,11 @@ mod tests {
             for n in 1..=28u16 {
                 let k = ExtKind::from_number(n, d).expect("every number 1..=28 has a kind");
                 assert_eq!(k.number(d), Some(n));
+            }
+            for k in ExtKind::ALL {
+                if let Some(n) = k.number(d) {
+                    assert_eq!(ExtKind::from_number(n, d), Some(k));
+                }
             }
             assert_eq!(ExtKind::from_number(29, d), None);
             assert_eq!(ExtKind::from_number(0, d), None);
