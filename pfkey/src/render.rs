@@ -203,64 +203,11 @@ impl Display for Rendered<'_, '_> {
             write!(f, " reserved={}", h.reserved)?;
         }
         writeln!(f)?;
-        let mut raw = RawExtensions::of(m);
         for ext in m.extensions.iter() {
             write_extension(f, &ext, h.msg_type, self.dialect)?;
-            if let Some((wire, wire_dialect)) = raw.next() {
-                write_excess(f, &ext, wire, wire_dialect)?;
-            }
         }
         Ok(())
     }
-}
-
-/// The raw bytes of each extension of a received message (nothing for a built one).
-struct RawExtensions<'b> {
-    bytes: &'b [u8],
-    dialect: Dialect,
-}
-
-impl<'b> RawExtensions<'b> {
-    fn of(m: &'b Message<'_>) -> Self {
-        match &m.extensions {
-            Extensions::Wire { bytes, dialect } => RawExtensions { bytes, dialect: *dialect },
-            Extensions::Owned(_) => RawExtensions { bytes: &[], dialect: Dialect::Linux },
-        }
-    }
-}
-
-impl<'b> Iterator for RawExtensions<'b> {
-    type Item = (&'b [u8], Dialect);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let len = self.bytes.get(..2).map(|l| u16::from_ne_bytes([l[0], l[1]]) as usize * 8)?;
-        if len == 0 || len > self.bytes.len() {
-            self.bytes = &[];
-            return None;
-        }
-        let (ext, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Some((ext, self.dialect))
-    }
-}
-
-/// Bytes a received extension holds past the structure its typed form keeps (a fixed-size
-/// extension whose `sadb_ext_len` is longer than its struct, which Linux accepts): shown, since
-/// the typed form (and so JSON) drops them.
-fn write_excess(f: &mut fmt::Formatter<'_>, ext: &Extension<'_>, wire: &[u8], d: Dialect) -> fmt::Result {
-    let mut typed = Vec::with_capacity(wire.len());
-    if ext.emit(&mut typed, d).is_err() || typed.len() >= wire.len() {
-        return Ok(());
-    }
-    let excess = &wire[typed.len()..];
-    writeln!(
-        f,
-        "    ! sadb_ext_len is {} words: {} bytes past the {}-byte structure, not kept by the typed form: {}",
-        wire.len() / 8,
-        excess.len(),
-        typed.len(),
-        hex::encode(excess)
-    )
 }
 
 /// An address extension's fields: `ip/prefixlen port=N proto=P`.
