@@ -212,13 +212,13 @@ fn a_raw_stream_of_concatenated_messages_decodes_message_by_message() {
     // A framed message that breaks a rule is named by its index and stream offset.
     let mut bad = stream.clone();
     let second = reference::get("getspi").bytes(Dialect::Linux).len();
-    bad[second + 6] = 1; // sadb_msg_reserved of message 2
+    bad[second] = 1; // sadb_msg_version of message 2
     let out = pfkey(&["decode", "--json"], &bad);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out).trim_end(),
         format!(
-            "pfkey decode: <stdin>, message 2 (stream byte {second}): invalid linux message: byte 6: sadb_msg_reserved is 1, must be 0"
+            "pfkey decode: <stdin>, message 2 (stream byte {second}): invalid linux message: byte 0: sadb_msg_version is 1, not PF_KEY_V2 (2)"
         )
     );
 }

@@ -202,10 +202,22 @@ fn version_other_than_2_is_einval() {
 }
 
 #[test]
-fn nonzero_sadb_msg_reserved_is_einval() {
+fn nonzero_sadb_msg_reserved_is_einval_in_a_request() {
     let mut b = msg(SADB_FLUSH, &[]);
     b[6] = 1;
-    rejects(&b, L, err(6, None, Rule::ReservedNonZero(1), L));
+    let got = Message::parse_request(&b, L).expect_err("requests need reserved 0");
+    assert_eq!(got, err(6, None, Rule::ReservedNonZero(1), L));
+    assert_eq!(got.errno(), libc::EINVAL);
+}
+
+#[test]
+fn kernel_messages_may_carry_a_refcount_in_sadb_msg_reserved() {
+    // Linux's pfkey_xfrm_policy2msg writes the policy's refcount into sadb_msg_reserved.
+    let mut b = msg(SADB_FLUSH, &[]);
+    b[6] = 3;
+    let m = accepts(&b, L);
+    assert_eq!(m.header.reserved, 3);
+    assert_eq!(m.to_bytes(L).unwrap(), b);
 }
 
 #[test]

@@ -174,6 +174,10 @@ fn kind_bit(kind: ExtKind) -> u64 {
 
 impl<'a> Message<'a> {
     /// Parses and validates one message that fills `bytes` exactly. Allocates nothing.
+    ///
+    /// This accepts what a kernel sends: Linux writes a policy's reference count into
+    /// `sadb_msg_reserved` of its SPD messages. Use [`Message::parse_request`] for messages a
+    /// kernel receives, where that field must be zero.
     pub fn parse(bytes: &'a [u8], dialect: Dialect) -> Result<Message<'a>, ParseError> {
         let err = |offset, ext, rule| Err(ParseError::new(offset, ext, rule, dialect));
         let Ok((h, _)) = SadbMsg::read_from_prefix(bytes) else {
@@ -181,9 +185,6 @@ impl<'a> Message<'a> {
         };
         if h.version != PF_KEY_V2 {
             return err(0, None, Rule::BadVersion(h.version));
-        }
-        if h.reserved.get() != 0 {
-            return err(6, None, Rule::ReservedNonZero(h.reserved.get()));
         }
         if h.msg_type == 0 || h.msg_type > MessageType::MAX {
             return err(1, None, Rule::BadMessageType(h.msg_type));
@@ -255,6 +256,16 @@ impl<'a> Message<'a> {
             check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r, dialect))?;
         }
         Ok(msg)
+    }
+
+    /// Parses a message sent *to* a kernel: [`Message::parse`] plus `pfkey_get_base_msg`'s rule
+    /// that `sadb_msg_reserved` is zero.
+    pub fn parse_request(bytes: &'a [u8], dialect: Dialect) -> Result<Message<'a>, ParseError> {
+        let m = Message::parse(bytes, dialect)?;
+        if m.header.reserved != 0 {
+            return Err(ParseError::new(6, None, Rule::ReservedNonZero(m.header.reserved), dialect));
+        }
+        Ok(m)
     }
 
     /// Appends this message to `out` in `dialect`.

@@ -184,7 +184,7 @@ impl State {
         let hdr = base_header(bytes)?;
         let msg_type = MessageType::from(hdr.msg_type);
         self.broadcast(bytes, Bcast::PromiscOnly, None);
-        let result = match Message::parse(bytes, Dialect::Linux) {
+        let result = match Message::parse_request(bytes, Dialect::Linux) {
             Ok(m) => self.dispatch(pid, &m, bytes),
             // The header passed `pfkey_get_base_msg`; trailing bytes that are not a whole word
             // reach `parse_exthdrs`, which answers EINVAL.
