@@ -1,14 +1,16 @@
 # pfkey-mobike: top-level entry points. `make demo` needs no root and no special kernel;
 # `make test` is what CI runs (.ci/run) and installs what it needs when missing.
 CARGO ?= cargo
+FUZZ_SECS ?= 600
 
-.PHONY: all build demo test test-unit lint bench fuzz clean
+.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --all-targets
 
+## The main job on the embedded default: the in-memory kernel model (no root, no kernel).
 demo:
 	@$(CARGO) run -q -p pfkey --bin pfkey -- demo
 
@@ -19,10 +21,19 @@ lint:
 test-unit:
 	$(CARGO) test --workspace
 
-test: lint test-unit
+## The fuzz target lives in its own workspace (it needs libFuzzer): keep it compiling.
+fuzz-check:
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --all-targets
 
+test: lint test-unit fuzz-check
+
+## Criterion benchmarks of the message layer (parse/validate/emit; ratios to same-run baselines).
 bench:
 	$(CARGO) bench -p pfkey --bench codec
+
+## Fuzz the parser for FUZZ_SECS seconds (installs cargo-fuzz when missing).
+fuzz:
+	fuzz/run.sh $(FUZZ_SECS)
 
 clean:
 	$(CARGO) clean
