@@ -30,7 +30,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::message::hex;
 use crate::message::{
-    Address, Alg, Comb, Extension, Extensions, IpsecRequest, Lifetime, Message, PolicySpec, SaSpec, SockAddr, Template,
+    Address, Alg, Comb, Extension, IpsecRequest, Lifetime, Message, PolicySpec, SaSpec, SockAddr, Template,
 };
 use crate::wire::Dialect;
 use crate::wire::numbers::*;

@@ -108,6 +108,13 @@ fn migrate_ipv4_one_pair_with_kmaddress() {
     assert_eq!(mig.bundles.len(), 1);
     assert_eq!(mig.bundles[0].new.src, sa("203.0.113.1"));
     emits_exactly(&migrate_message(false), &bytes, Dialect::Linux);
+    assert!(
+        matches!(
+            m.to_bytes(Dialect::FreeBsd),
+            Err(EmitError::NotInDialect { kind: ExtKind::KmAddress, dialect: Dialect::FreeBsd })
+        ),
+        "KMADDRESS has no FreeBSD number"
+    );
 }
 
 /// §8, IPv6: 320 bytes, sadb_msg_len 40, KMADDRESS 64 bytes, SRC/DST 40, ipsecrequest_len 72.

@@ -5,7 +5,6 @@ use crate::message::{Address, Extension, Lifetime, Message, NatTPort, Policy, Pr
 use crate::wire::numbers::{AuthAlg, EncryptAlg, MessageType, PolicyDir, PolicyType, SaState, SaType};
 
 use super::render::{host, sa_address, sa_message};
-use super::sad::ACQ_EXPIRES;
 use super::state::{ModelSa, ReplayState};
 use super::{Bcast, ModelKernel, State, algs};
 
@@ -198,26 +197,7 @@ impl ModelKernel {
             }
             let seq = s.acq_seq();
             let order = s.order();
-            s.sad.push(ModelSa {
-                satype,
-                spi: 0,
-                src: a,
-                dst: b,
-                mode: t.mode,
-                reqid: t.reqid,
-                state: SaState::Larval,
-                replay_window: 0,
-                flags: 0,
-                auth: None,
-                encrypt: None,
-                hard: Lifetime { addtime: ACQ_EXPIRES, ..Lifetime::default() },
-                soft: Lifetime::default(),
-                current: Lifetime { addtime: s.clock, ..Lifetime::default() },
-                natt: None,
-                replay: ReplayState::default(),
-                acq_seq: seq,
-                order,
-            });
+            s.sad.push(ModelSa::larval(satype, 0, a, b, t.mode, t.reqid, s.clock, seq, order));
             let combs = if satype == SaType::Ah { algs::ah_combs() } else { algs::esp_combs() };
             let msg = Message::new(MessageType::Acquire, satype)
                 .with_seq(seq)

@@ -265,26 +265,7 @@ impl State {
             }
             None => {
                 let order = self.order();
-                self.sad.push(ModelSa {
-                    satype,
-                    spi,
-                    src,
-                    dst,
-                    mode,
-                    reqid,
-                    state: SaState::Larval,
-                    replay_window: 0,
-                    flags: 0,
-                    auth: None,
-                    encrypt: None,
-                    hard: Lifetime { addtime: ACQ_EXPIRES, ..Lifetime::default() },
-                    soft: Lifetime::default(),
-                    current: Lifetime { addtime: self.clock, ..Lifetime::default() },
-                    natt: None,
-                    replay: ReplayState::default(),
-                    acq_seq: 0,
-                    order,
-                });
+                self.sad.push(ModelSa::larval(satype, spi, src, dst, mode, reqid, self.clock, 0, order));
                 self.sad.len() - 1
             }
         };

@@ -168,6 +168,42 @@ impl Default for ModelCounters {
 pub const MODEL_EPOCH: u64 = 1_700_000_000;
 
 impl ModelSa {
+    /// A larval SA as GETSPI or a kernel ACQUIRE creates it: no keys, the acquire timeout as
+    /// its hard add-time limit, created at `clock`.
+    #[allow(clippy::too_many_arguments, reason = "every field of a larval SA's identity")]
+    pub(crate) fn larval(
+        satype: SaType,
+        spi: u32,
+        src: SockAddr,
+        dst: SockAddr,
+        mode: Mode,
+        reqid: u32,
+        clock: u64,
+        acq_seq: u32,
+        order: u64,
+    ) -> ModelSa {
+        ModelSa {
+            satype,
+            spi,
+            src,
+            dst,
+            mode,
+            reqid,
+            state: SaState::Larval,
+            replay_window: 0,
+            flags: 0,
+            auth: None,
+            encrypt: None,
+            hard: Lifetime { addtime: super::sad::ACQ_EXPIRES, ..Lifetime::default() },
+            soft: Lifetime::default(),
+            current: Lifetime { addtime: clock, ..Lifetime::default() },
+            natt: None,
+            replay: ReplayState::default(),
+            acq_seq,
+            order,
+        }
+    }
+
     /// The `sadb_sa_state` Linux reports: `MATURE`, `LARVAL`, or `DEAD` for a dying SA
     /// (`__pfkey_xfrm_state2msg` renders `km.dying` as DEAD).
     pub fn reported_state(&self) -> SaState {
