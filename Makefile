@@ -2,7 +2,7 @@
 # `make test` is what CI runs (.ci/run) and installs what it needs when missing.
 CARGO ?= cargo
 
-.PHONY: all build demo test test-unit lint bench fuzz clean
+.PHONY: all build demo test test-unit lint bench fuzz clean deps kernel kernel-patched vm-test vm-vectors
 
 all: build
 
@@ -20,6 +20,27 @@ test-unit:
 	$(CARGO) test --workspace
 
 test: lint test-unit
+
+# The kernel lab (tests/ crate, scripts/, kernel-patch/). Kernels are cached outside the checkout
+# in ${XDG_CACHE_HOME:-~/.cache}/pfkey-mobike/ and rebuilt only when the source package, the
+# patch series or the config fragment change.
+deps:
+	scripts/ensure-deps.sh
+
+kernel: deps
+	scripts/build-kernel.sh stock
+
+kernel-patched: deps
+	scripts/build-kernel.sh patched
+
+# Boots the stock kernel in QEMU and runs the pfkey crate's real-socket tests, the CLI over the real
+# PF_KEY socket and the message capture inside it.
+vm-test: kernel
+	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock
+
+# The same, and refreshes the committed kernel vectors (pfkey/tests/vectors/kernel/).
+vm-vectors: kernel
+	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock --save-vectors pfkey/tests/vectors/kernel
 
 bench:
 	$(CARGO) bench -p pfkey --bench codec
