@@ -36,6 +36,7 @@ kernel-patched: deps
 # Boots the stock kernel in QEMU and runs the pfkey crate's real-socket tests, the CLI over the real
 # PF_KEY socket and the message capture inside it.
 vm-test: kernel
+	$(CARGO) test -q -p lab --test vm_runner -- --ignored
 	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock
 
 # The same, and refreshes the committed kernel vectors (pfkey/tests/vectors/kernel/).

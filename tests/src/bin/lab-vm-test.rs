@@ -70,7 +70,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     );
     let run = VmRun::new(kernel, ["/bin/sh", "-c", script.as_str()])
         .with_timeout(Duration::from_secs(cli.timeout))
-        .with_env("RUST_LOG", "info");
+        .with_env("RUST_LOG", "warn");
     let out = run.run()?;
     print!("{}", out.stdout);
     if !out.stderr.trim().is_empty() {
