@@ -3,7 +3,7 @@
 CARGO ?= cargo
 FUZZ_SECS ?= 600
 
-.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean
+.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean deps kernel kernel-patched vm-test vm-vectors
 
 all: build
 
@@ -25,7 +25,31 @@ test-unit:
 fuzz-check:
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --all-targets
 
-test: lint test-unit fuzz-check
+## Everything CI runs: formatting and lints, the plain tier (codec, model, CLI, kernel vectors),
+## the fuzz target's build, and the VM tier on a real Linux 6.12 with PF_KEY.
+test: lint test-unit fuzz-check vm-test
+
+# The kernel lab (tests/ crate, scripts/, kernel-patch/). Kernels are cached outside the checkout
+# in ${XDG_CACHE_HOME:-~/.cache}/pfkey-mobike/ and rebuilt only when the source package, the
+# patch series or the config fragment change.
+deps:
+	scripts/ensure-deps.sh
+
+kernel: deps
+	scripts/build-kernel.sh stock
+
+kernel-patched: deps
+	scripts/build-kernel.sh patched
+
+# Boots the stock kernel in QEMU and runs the pfkey crate's real-socket tests, the CLI over the real
+# PF_KEY socket and the message capture inside it.
+vm-test: kernel
+	$(CARGO) test -q -p lab --test vm_runner -- --ignored
+	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock
+
+# The same, and refreshes the committed kernel vectors (pfkey/tests/vectors/kernel/).
+vm-vectors: kernel
+	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock --save-vectors pfkey/tests/vectors/kernel
 
 ## Criterion benchmarks of the message layer (parse/validate/emit; ratios to same-run baselines).
 bench:

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what the kernel lab needs, only when it is missing: the Linux 6.12 source package,
+# the kernel build tools, QEMU and iproute2. Debian/Ubuntu, as root (CI runs as root).
+# Safe to run repeatedly: with everything present it does nothing and touches no network.
+set -euo pipefail
+
+PACKAGES=(linux-source-6.12 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio iproute2
+          gcc make xz-utils)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "ensure-deps: all present (${PACKAGES[*]})"
+    exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "ensure-deps: missing ${missing[*]}; run as root: sudo $0" >&2
+    exit 1
+fi
+
+echo "ensure-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "ensure-deps: done"

@@ -1,0 +1,91 @@
+//! `lab-guest`: the lab's programs that run inside the VM.
+//!
+//! ```text
+//! lab-guest suite --socket-test PATH --cli PATH [--out DIR]   af_key checks; DIR/suite.json
+//! lab-guest capture [--out DIR]                                real kernel messages → DIR/*.hex
+//! ```
+//! `DIR` defaults to `$LAB_RESULTS` (the VM's results share). Exit status: 0 when every check
+//! that is not a known gap passed, 1 otherwise, 2 on a usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lab::guest;
+
+#[derive(Debug, Parser)]
+#[command(name = "lab-guest")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// The af_key checks: `socket_pfkey` on the real socket and the `pfkey` CLI with `--backend afkey`.
+    Suite {
+        /// The `socket_pfkey` integration-test executable.
+        #[arg(long)]
+        socket_test: PathBuf,
+        /// The `pfkey` CLI.
+        #[arg(long)]
+        cli: PathBuf,
+        /// Where suite.json goes [default: $LAB_RESULTS].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Capture real kernel messages as vectors.
+    Capture {
+        /// Where the .hex files go [default: $LAB_RESULTS/vectors].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn results_dir() -> PathBuf {
+    std::env::var_os("LAB_RESULTS").map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+fn main() -> ExitCode {
+    lab::init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Suite { socket_test, cli, out } => guest::run_suite(&socket_test, &cli).and_then(|checks| {
+            let out = out.unwrap_or_else(results_dir);
+            guest::write_checks(&out.join("suite.json"), &checks)?;
+            let failed = checks.iter().filter(|c| !c.passed && !c.known_gap).count();
+            let gaps = checks.iter().filter(|c| !c.passed && c.known_gap).count();
+            for c in &checks {
+                let mark = match (c.passed, c.known_gap) {
+                    (true, _) => "ok",
+                    (false, true) => "KNOWN GAP",
+                    (false, false) => "FAILED",
+                };
+                println!(
+                    "{mark:>9}  {}{}",
+                    c.name,
+                    if c.detail.is_empty() { String::new() } else { format!(": {}", c.detail) }
+                );
+            }
+            println!("{} passed, {} failed, {} known gaps", checks.len() - failed - gaps, failed, gaps);
+            Ok(failed == 0)
+        }),
+        Cmd::Capture { out } => {
+            let out = out.unwrap_or_else(|| results_dir().join("vectors"));
+            guest::capture(&out).map(|files| {
+                for f in &files {
+                    println!("{}", f.display());
+                }
+                true
+            })
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("lab-guest: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

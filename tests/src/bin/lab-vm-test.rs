@@ -1,0 +1,123 @@
+//! `lab-vm-test`: the VM tier of the tests (`make vm-test`).
+//!
+//! Builds the binaries on the host, boots the kernel once and runs inside it, from the shared
+//! root: `lab-guest suite` (the `socket_pfkey` tests on the real PF_KEY socket, which must take
+//! their real branch, and the `pfkey` CLI with `--backend afkey` in a fresh netns) and
+//! `lab-guest capture` (real kernel messages as vectors). `--save-vectors DIR` copies the
+//! captured `.hex` files into DIR (the committed `pfkey/tests/vectors/kernel/`).
+//!
+//! Exit status: 0 when every check that is not a known gap passed and the capture worked.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use lab::artifacts::Artifacts;
+use lab::vm::{GUEST_RESULTS, KernelImage, VmRun};
+
+#[derive(Debug, Parser)]
+#[command(name = "lab-vm-test")]
+struct Cli {
+    /// `stock`, `patched` or a bzImage path.
+    #[arg(long, default_value = "stock")]
+    kernel: String,
+    /// Copy the captured vectors (.hex) into this directory.
+    #[arg(long)]
+    save_vectors: Option<PathBuf>,
+    /// Guest-side limit in seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn main() -> ExitCode {
+    lab::init_logging();
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("lab-vm-test: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let root = workspace_root();
+    // Fail early, before building, when the VM cannot run.
+    let kernel = KernelImage::parse(&cli.kernel);
+    kernel.resolve()?;
+    let mut art = Artifacts::build(&root, &["test", "--no-run", "-p", "pfkey", "--test", "socket_pfkey"])?;
+    art.extend(Artifacts::build(&root, &["build", "-p", "pfkey", "-p", "lab", "--bins"])?);
+    let socket_test = art.test("socket_pfkey")?;
+    let cli_bin = art.bin("pfkey")?;
+    let guest = art.bin("lab-guest")?;
+    let built = start.elapsed();
+
+    let q = |p: &Path| lab::vm::shell_quote(&p.to_string_lossy());
+    let script = format!(
+        "{g} suite --socket-test {s} --cli {c}; suite=$?; {g} capture > {r}/capture.out 2>&1; echo $? > {r}/capture.status; exit $suite",
+        g = q(&guest),
+        s = q(&socket_test),
+        c = q(&cli_bin),
+        r = GUEST_RESULTS,
+    );
+    let run = VmRun::new(kernel, ["/bin/sh", "-c", script.as_str()])
+        .with_timeout(Duration::from_secs(cli.timeout))
+        .with_env("RUST_LOG", "warn");
+    let out = run.run()?;
+    print!("{}", out.stdout);
+    if !out.stderr.trim().is_empty() {
+        eprintln!("--- guest stderr ---\n{}", out.stderr.trim_end());
+    }
+    let text = |name: &str| out.files.get(name).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let capture_status = text("capture.status").trim().parse::<i32>().ok();
+    let mut vectors: Vec<(&String, &Vec<u8>)> =
+        out.files.iter().filter(|(k, _)| k.starts_with("vectors/") && k.ends_with(".hex")).collect();
+    vectors.sort();
+    let capture_ok = capture_status == Some(0) && !vectors.is_empty();
+    println!(
+        "capture: status {capture_status:?}, {} vector files ({} messages){}",
+        vectors.len(),
+        vectors
+            .iter()
+            .map(|(_, b)| lab::vectors::parse(&String::from_utf8_lossy(b)).map_or(0, |v| v.len()))
+            .sum::<usize>(),
+        if capture_ok { String::new() } else { format!("\n{}", text("capture.out")) }
+    );
+    if let Some(dir) = &cli.save_vectors {
+        std::fs::create_dir_all(dir)?;
+        for (name, bytes) in &vectors {
+            let file = Path::new(name.as_str()).file_name().unwrap_or_default();
+            std::fs::write(dir.join(file), bytes)?;
+        }
+        if let Some(t) = out.files.get("vectors/transcript.txt") {
+            std::fs::write(dir.join("transcript.txt"), t)?;
+        }
+        println!("saved {} vector files to {}", vectors.len(), dir.display());
+    }
+    let suite: Vec<serde_json::Value> = serde_json::from_str(&text("suite.json")).unwrap_or_default();
+    let passed = suite.iter().filter(|c| c["passed"] == true).count() + usize::from(capture_ok);
+    let gaps = suite.iter().filter(|c| c["passed"] == false && c["known_gap"] == true).count();
+    let failed = suite.len() + 1 - passed - gaps;
+    println!(
+        "vm-test on {}: built in {:.1} s, VM {:.1} s (kernel boot {} s), total {:.1} s; results in {}",
+        cli.kernel,
+        built.as_secs_f64(),
+        out.elapsed.as_secs_f64(),
+        out.guest_boot_secs.map_or("?".into(), |s| format!("{s:.1}")),
+        start.elapsed().as_secs_f64(),
+        out.results_dir.display()
+    );
+    if suite.is_empty() {
+        println!("the guest wrote no suite.json; console tail:\n{}", lab::vm::tail(&out.console, 30));
+    }
+    println!("{passed} passed, {failed} failed, {gaps} skipped");
+    Ok(failed == 0 && !suite.is_empty())
+}
