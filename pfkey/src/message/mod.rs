@@ -24,6 +24,7 @@ pub mod ext;
 pub mod hex;
 pub mod list;
 pub mod sockaddr;
+mod validate;
 
 use serde::{Deserialize, Serialize};
 use zerocopy::{FromBytes, IntoBytes};
@@ -199,8 +200,9 @@ impl<'a> Message<'a> {
         let mut at = 0usize;
         let mut src_family: Option<u16> = None;
         let mut dst: Option<(usize, u16)> = None;
-        // The policy, kept from validation so MIGRATE's pair check needs no second decoding pass.
-        let mut policy: Option<(usize, Policy<'a>)> = None;
+        // The policy's offset and bytes, for MIGRATE's pair check (which reads only the request
+        // headers).
+        let mut policy: Option<(usize, &'a [u8])> = None;
         while at < body.len() {
             let off = 16 + at;
             let rest = &body[at..];
@@ -222,12 +224,15 @@ impl<'a> Message<'a> {
                     return err(off, Some(ty), Rule::DuplicateExt);
                 }
                 seen |= kind_bit(kind);
-                let ext = Extension::parse(ext_bytes, dialect)
-                    .map_err(|(o, r)| ParseError::new(off + o, Some(ty), r, dialect))?;
-                match ext {
-                    Extension::AddressSrc(a) => src_family = Some(a.addr.family(dialect)),
-                    Extension::AddressDst(a) => dst = Some((off, a.addr.family(dialect))),
-                    Extension::Policy(p) => policy = Some((off, p)),
+                // Validation only: the message keeps the bytes and decodes when iterated.
+                let family = match validate::extension(ext_bytes, kind, dialect) {
+                    Ok(f) => f,
+                    Err((o, r)) => return err(off + o, Some(ty), r),
+                };
+                match kind {
+                    ExtKind::AddressSrc => src_family = Some(family),
+                    ExtKind::AddressDst => dst = Some((off, family)),
+                    ExtKind::Policy => policy = Some((off, ext_bytes)),
                     _ => {}
                 }
             }
@@ -238,7 +243,14 @@ impl<'a> Message<'a> {
         {
             return err(dst_off, ExtKind::AddressDst.number(dialect), Rule::SrcDstFamilyMismatch { src, dst });
         }
-        let msg = Message {
+        if msg_type == MessageType::XMigrate
+            && let Some((off, p)) = policy
+        {
+            // A validated policy is at least its 16-byte header, then whole requests.
+            check_pairs(RequestHeaders { bytes: &p[16..], dialect })
+                .map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r, dialect))?;
+        }
+        Ok(Message {
             header: Header {
                 version: h.version,
                 msg_type,
@@ -249,13 +261,7 @@ impl<'a> Message<'a> {
                 pid: h.pid.get(),
             },
             extensions: Extensions::Wire { bytes: body, dialect },
-        };
-        if msg_type == MessageType::XMigrate
-            && let Some((off, p)) = policy
-        {
-            check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r, dialect))?;
-        }
-        Ok(msg)
+        })
     }
 
     /// Parses a message sent *to* a kernel: [`Message::parse`] plus `pfkey_get_base_msg`'s rule
