@@ -25,7 +25,7 @@ impl Vector {
     fn step(&self) -> &str {
         self.comment.split(": ").next().unwrap_or("")
     }
-    fn from_kernel(&self) -> bool {
+    fn sent_by_kernel(&self) -> bool {
         self.comment.contains(": kernel")
     }
 }
@@ -57,7 +57,7 @@ fn load(file: &str) -> Vec<Vector> {
 
 /// The kernel's messages of the step whose name starts with `step`.
 fn kernel<'v>(vs: &'v [Vector], step: &str) -> Vec<&'v Vector> {
-    let found: Vec<&Vector> = vs.iter().filter(|v| v.step().starts_with(step) && v.from_kernel()).collect();
+    let found: Vec<&Vector> = vs.iter().filter(|v| v.step().starts_with(step) && v.sent_by_kernel()).collect();
     assert!(!found.is_empty(), "no kernel message for step {step:?}");
     found
 }
