@@ -12,10 +12,18 @@
 use zerocopy::FromBytes;
 
 use super::error::Rule;
-use super::ext::ExtResult;
 use super::sockaddr::SockAddr;
 use crate::wire::numbers::{ExtKind, SEC_CTX_MAX};
-use crate::wire::{Dialect, SadbAddress, SadbKey, SadbSens, SadbXSecCtx, align8};
+use crate::wire::{Dialect, SadbAddress, SadbExt, SadbKey, SadbSens, SadbXSecCtx, align8};
+
+/// A rule broken at a byte offset relative to the start of the extension.
+pub(crate) type ExtResult<T> = Result<T, (usize, Rule)>;
+
+/// The `sadb_ext_type` of an extension (`ext` holds at least its 4-byte `sadb_ext` header).
+#[inline]
+pub(crate) fn ext_type(ext: &[u8]) -> ExtResult<u16> {
+    header::<SadbExt>(ext).map(|h| h.ext_type.get())
+}
 
 /// Validates one whole extension of the known `kind` (`ext` is exactly `sadb_ext_len * 8`
 /// bytes, at least 8) by the rules of [`super::Extension::parse`].
@@ -80,9 +88,10 @@ fn header<T: FromBytes>(b: &[u8]) -> ExtResult<T> {
     T::read_from_prefix(b).map(|(t, _)| t).map_err(|_| (0, Rule::Truncated { need: size_of::<T>(), have: b.len() }))
 }
 
-/// `SockAddr::parse` without building the address: its family and wire size.
+/// The rules of one sockaddr at the start of `b` (what [`SockAddr::parse`] checks before it
+/// decodes): returns its family and wire size.
 #[inline(always)]
-fn sockaddr(b: &[u8], dialect: Dialect) -> Result<(u16, usize), Rule> {
+pub(crate) fn sockaddr(b: &[u8], dialect: Dialect) -> Result<(u16, usize), Rule> {
     let family = SockAddr::peek_family(b, dialect).ok_or(Rule::Truncated { need: 2, have: b.len() })?;
     let len = SockAddr::len_for_family(family, dialect)?;
     if b.len() < len {
