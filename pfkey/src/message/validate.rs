@@ -81,7 +81,7 @@ pub(crate) fn extension(ext: &[u8], kind: ExtKind, dialect: Dialect) -> ExtResul
     }
 }
 
-/// Reads the fixed header `T` at the start of `b` (the `read` of the typed parser, at offset 0).
+/// Reads the fixed header `T` at the start of `b`.
 #[inline(always)]
 fn header<T: FromBytes>(b: &[u8]) -> ExtResult<T> {
     T::read_from_prefix(b).map(|(t, _)| t).map_err(|_| (0, Rule::Truncated { need: size_of::<T>(), have: b.len() }))
@@ -108,7 +108,7 @@ fn sockaddr_at(b: &[u8], at: usize, dialect: Dialect) -> ExtResult<(u16, usize)>
     sockaddr(b.get(at..).unwrap_or(&[]), dialect).map_err(|r| (at, r))
 }
 
-/// `parse_pair`: two same-family sockaddrs at `at`; returns where they end.
+/// `parse_sockaddr_pair`: two same-family sockaddrs at `at`; returns where they end.
 #[inline(always)]
 fn pair(b: &[u8], at: usize, dialect: Dialect) -> ExtResult<usize> {
     let (fa, la) = sockaddr_at(b, at, dialect)?;
