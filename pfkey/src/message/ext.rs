@@ -5,18 +5,16 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use zerocopy::{FromBytes, IntoBytes};
 
-use super::error::{EmitError, Rule};
+use super::error::EmitError;
 use super::hex;
 use super::list::{Item, List};
 use super::sockaddr::SockAddr;
+use super::validate::{self, ExtResult};
 use crate::wire::numbers::*;
 use crate::wire::*;
 
 /// Byte content that borrows from a received buffer or owns its bytes.
 pub type Bytes<'a> = Cow<'a, [u8]>;
-
-/// A rule broken at a byte offset relative to the start of the extension.
-pub(crate) type ExtResult<T> = Result<T, (usize, Rule)>;
 
 /// `SADB_EXT_SA`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -491,10 +489,10 @@ pub enum Extension<'a> {
 // Helpers shared by the parsers and emitters.
 
 /// Splits `ext[content_end..]` into "canonical" (`None`: the zero padding an emitter would write)
-/// or verbatim bytes.
-fn tail_of(ext: &[u8], content_end: usize) -> Option<Bytes<'_>> {
-    let t = &ext[content_end..];
-    if align8(content_end) == ext.len() && t.iter().all(|&b| b == 0) { None } else { Some(Cow::Borrowed(t)) }
+/// or verbatim bytes; `None` outside if `content_end` is past the end.
+fn tail_of(ext: &[u8], content_end: usize) -> Option<Option<Bytes<'_>>> {
+    let t = ext.get(content_end..)?;
+    Some(if align8(content_end) == ext.len() && t.iter().all(|&b| b == 0) { None } else { Some(Cow::Borrowed(t)) })
 }
 
 /// Writes `tail` (or the canonical zero padding when `None`) and pads to 8 bytes from `start`.
@@ -511,51 +509,32 @@ pub(crate) fn pad8(out: &mut Vec<u8>, start: usize) {
     out.resize(start + align8(len), 0);
 }
 
-fn read<T: FromBytes>(b: &[u8], at: usize) -> ExtResult<T> {
-    let have = b.len().saturating_sub(at);
-    match b.get(at..) {
-        Some(s) => T::read_from_prefix(s)
-            .map(|(t, _)| t)
-            .map_err(|_| (at, Rule::Truncated { need: core::mem::size_of::<T>(), have })),
-        None => Err((at, Rule::Truncated { need: core::mem::size_of::<T>(), have: 0 })),
-    }
+// The decoders below trust their input: [`Extension::parse`] runs them only on bytes that
+// [`validate::extension`] accepted, and list items only ever hold such bytes. They check no rule;
+// where a structure cannot be read (which validation rules out) they return `None`.
+
+/// The fixed header `T` at the start of `b`.
+fn read<T: FromBytes>(b: &[u8]) -> Option<T> {
+    T::read_from_prefix(b).ok().map(|(t, _)| t)
 }
 
-fn parse_sockaddr_at(b: &[u8], at: usize, dialect: Dialect) -> ExtResult<(SockAddr, usize)> {
-    SockAddr::parse(b.get(at..).unwrap_or(&[]), dialect).map_err(|r| (at, r))
-}
-
-/// Parses a pair of same-family sockaddrs at `at` (`parse_sockaddr_pair`).
-fn parse_pair(b: &[u8], at: usize, dialect: Dialect) -> ExtResult<(SockAddr, SockAddr, usize)> {
-    let (a, la) = parse_sockaddr_at(b, at, dialect)?;
-    let (z, lz) = parse_sockaddr_at(b, at + la, dialect)?;
-    if a.family(dialect) != z.family(dialect) {
-        return Err((at + la, Rule::PairFamilyMismatch(a.family(dialect), z.family(dialect))));
-    }
-    Ok((a, z, at + la + lz))
+/// The sockaddr pair at `at`; returns both and where they end.
+fn decode_pair(b: &[u8], at: usize, dialect: Dialect) -> Option<(SockAddr, SockAddr, usize)> {
+    let (a, la) = SockAddr::decode(b.get(at..)?, dialect)?;
+    let (z, lz) = SockAddr::decode(b.get(at + la..)?, dialect)?;
+    Some((a, z, at + la + lz))
 }
 
 impl<'a> Address<'a> {
-    fn parse(ext: &'a [u8], dialect: Dialect) -> ExtResult<Self> {
-        let h: SadbAddress = read(ext, 0)?;
-        let family =
-            SockAddr::peek_family(&ext[8..], dialect).ok_or((8, Rule::Truncated { need: 2, have: ext.len() - 8 }))?;
-        let sa_len = SockAddr::len_for_family(family, dialect).map_err(|r| (8, r))?;
-        let expected_words = (align8(8 + sa_len) / 8) as u16;
-        let len_words = (ext.len() / 8) as u16;
-        if len_words != expected_words {
-            return Err((0, Rule::AddressLength { family, len_words, expected_words }));
-        }
-        let (addr, used) = parse_sockaddr_at(ext, 8, dialect)?;
-        if h.prefixlen > addr.max_prefixlen() {
-            return Err((5, Rule::PrefixTooLong { prefixlen: h.prefixlen, max: addr.max_prefixlen() }));
-        }
-        Ok(Address {
+    fn decode(ext: &'a [u8], dialect: Dialect) -> Option<Self> {
+        let h: SadbAddress = read(ext)?;
+        let (addr, used) = SockAddr::decode(ext.get(8..)?, dialect)?;
+        Some(Address {
             proto: h.proto,
             prefixlen: h.prefixlen,
             reserved: h.reserved.get(),
             addr,
-            trailing: tail_of(ext, 8 + used),
+            trailing: tail_of(ext, 8 + used)?,
         })
     }
 
@@ -574,26 +553,23 @@ impl<'a> Address<'a> {
 }
 
 impl<'a> Key<'a> {
-    fn parse(ext: &'a [u8]) -> ExtResult<Self> {
-        let h: SadbKey = read(ext, 0)?;
+    fn decode(ext: &'a [u8]) -> Option<Self> {
+        let h: SadbKey = read(ext)?;
         let bits = h.bits.get();
-        let key_bytes = (bits as usize).div_ceil(8);
-        if 8 + key_bytes > ext.len() {
-            return Err((4, Rule::KeyTooShort { bits, len_bytes: ext.len() }));
-        }
-        Ok(Key {
+        let end = 8 + (bits as usize).div_ceil(8);
+        Some(Key {
             bits,
             reserved: h.reserved.get(),
-            key: Cow::Borrowed(&ext[8..8 + key_bytes]),
-            trailing: tail_of(ext, 8 + key_bytes),
+            key: Cow::Borrowed(ext.get(8..end)?),
+            trailing: tail_of(ext, end)?,
         })
     }
 }
 
 impl<'a> Ident<'a> {
-    fn parse(ext: &'a [u8]) -> ExtResult<Self> {
-        let h: SadbIdent = read(ext, 0)?;
-        let body = &ext[16..];
+    fn decode(ext: &'a [u8]) -> Option<Self> {
+        let h: SadbIdent = read(ext)?;
+        let body = ext.get(16..)?;
         let (string, trailing) = match body.iter().position(|&c| c == 0) {
             Some(nul) => {
                 let end = 16 + nul + 1;
@@ -603,7 +579,7 @@ impl<'a> Ident<'a> {
             // No terminator at all (or no string): an empty tail says "write none".
             None => (body, Some(Cow::Borrowed(&body[body.len()..]))),
         };
-        Ok(Ident {
+        Some(Ident {
             ident_type: h.ident_type.get().into(),
             reserved: h.reserved.get(),
             id: h.id.get(),
@@ -631,54 +607,43 @@ impl<'a> Ident<'a> {
 }
 
 impl<'a> Sens<'a> {
-    fn parse(ext: &'a [u8]) -> ExtResult<Self> {
-        let h: SadbSens = read(ext, 0)?;
-        let s = h.sens_len as usize * 8;
-        let i = h.integ_len as usize * 8;
-        if 16 + s + i > ext.len() {
-            return Err((9, Rule::SensLength { sens_len: h.sens_len, integ_len: h.integ_len, len_bytes: ext.len() }));
-        }
-        Ok(Sens {
+    fn decode(ext: &'a [u8]) -> Option<Self> {
+        let h: SadbSens = read(ext)?;
+        let s = 16 + h.sens_len as usize * 8;
+        let i = s + h.integ_len as usize * 8;
+        Some(Sens {
             dpd: h.dpd.get(),
             sens_level: h.sens_level,
             integ_level: h.integ_level,
             reserved: h.reserved.get(),
-            sens_bitmap: Cow::Borrowed(&ext[16..16 + s]),
-            integ_bitmap: Cow::Borrowed(&ext[16 + s..16 + s + i]),
-            trailing: tail_of(ext, 16 + s + i),
+            sens_bitmap: Cow::Borrowed(ext.get(16..s)?),
+            integ_bitmap: Cow::Borrowed(ext.get(s..i)?),
+            trailing: tail_of(ext, i)?,
         })
     }
 }
 
 impl<'a> IpsecRequest<'a> {
-    /// Reads one request at the start of `b` (the rest of the policy); returns it and its length.
-    fn parse_one(b: &'a [u8], dialect: Dialect) -> ExtResult<(Self, usize)> {
+    /// Decodes the request at the start of `b` (validated policy bytes); returns it and its
+    /// length.
+    fn decode(b: &'a [u8], dialect: Dialect) -> Option<(Self, usize)> {
         let hdr = dialect.ipsecrequest_len();
         let (len, proto, mode, level, reqid, r1, r2) = match dialect {
             Dialect::Linux => {
-                let r: SadbXIpsecrequest = read(b, 0)?;
+                let r: SadbXIpsecrequest = read(b)?;
                 (r.len.get(), r.proto.get(), r.mode, r.level, r.reqid.get(), r.reserved1.get(), r.reserved2.get())
             }
             Dialect::FreeBsd => {
-                let r: SadbXIpsecrequestFreeBsd = read(b, 0)?;
+                let r: SadbXIpsecrequestFreeBsd = read(b)?;
                 (r.len.get(), r.proto.get(), r.mode, r.level, r.reqid.get() as u32, 0, 0)
             }
         };
-        if (len as usize) < hdr {
-            return Err((0, Rule::RequestTooShort { len, min: hdr }));
-        }
-        if len as usize > b.len() {
-            return Err((0, Rule::RequestPastEnd { len, remaining: b.len() }));
-        }
-        let rq = &b[..len as usize];
+        let rq = b.get(..len as usize)?;
         let (endpoints, trailing) = if rq.len() == hdr {
             (None, None)
         } else {
-            let (src, dst, end) = parse_pair(rq, hdr, dialect).map_err(|(o, r)| match r {
-                Rule::Truncated { .. } => (o, Rule::RequestAddresses(rq.len() - hdr)),
-                other => (o, other),
-            })?;
-            (Some(Endpoints { src, dst }), tail_of(rq, end))
+            let (src, dst, end) = decode_pair(rq, hdr, dialect)?;
+            (Some(Endpoints { src, dst }), tail_of(rq, end)?)
         };
         let req = IpsecRequest {
             proto,
@@ -690,13 +655,13 @@ impl<'a> IpsecRequest<'a> {
             endpoints,
             trailing,
         };
-        Ok((req, len as usize))
+        Some((req, len as usize))
     }
 }
 
 impl<'a> Item<'a> for IpsecRequest<'a> {
     fn read(b: &'a [u8], dialect: Dialect) -> Option<(Self, usize)> {
-        Self::parse_one(b, dialect).ok()
+        Self::decode(b, dialect)
     }
 
     fn write(&self, out: &mut Vec<u8>, dialect: Dialect) -> Result<(), EmitError> {
@@ -826,58 +791,32 @@ impl<'a> Item<'a> for Alg {
 }
 
 impl<'a> Policy<'a> {
-    fn parse(ext: &'a [u8], dialect: Dialect) -> ExtResult<Self> {
-        let h: SadbXPolicy = read(ext, 0)?;
-        let region = &ext[16..];
-        let mut at = 0;
-        while at < region.len() {
-            let rest = &region[at..];
-            if rest.len() < dialect.ipsecrequest_len() {
-                // Too short for another request: leftover bytes.
-                if rest.len() >= 2 {
-                    let len = u16::from_ne_bytes([rest[0], rest[1]]);
-                    if (len as usize) < dialect.ipsecrequest_len() {
-                        return Err((16 + at, Rule::RequestTooShort { len, min: dialect.ipsecrequest_len() }));
-                    }
-                }
-                return Err((16 + at, Rule::PolicyTrailing(rest.len())));
-            }
-            let (_, used) = IpsecRequest::parse_one(rest, dialect).map_err(|(o, r)| (16 + at + o, r))?;
-            at += used;
-        }
-        Ok(Policy {
+    fn decode(ext: &'a [u8], dialect: Dialect) -> Option<Self> {
+        let h: SadbXPolicy = read(ext)?;
+        Some(Policy {
             policy_type: h.policy_type.get().into(),
             dir: h.dir.into(),
             reserved: h.reserved,
             id: h.id.get(),
             priority: h.priority.get(),
-            requests: List::wire(region, dialect),
+            requests: List::wire(ext.get(16..)?, dialect),
         })
     }
 }
 
 impl<'a> KmAddress<'a> {
-    fn parse(ext: &'a [u8], dialect: Dialect) -> ExtResult<Self> {
-        let h: SadbXKmaddress = read(ext, 0)?;
-        let (local, remote, end) = parse_pair(ext, 8, dialect)?;
-        Ok(KmAddress { reserved: h.reserved.get(), local, remote, trailing: tail_of(ext, end) })
+    fn decode(ext: &'a [u8], dialect: Dialect) -> Option<Self> {
+        let h: SadbXKmaddress = read(ext)?;
+        let (local, remote, end) = decode_pair(ext, 8, dialect)?;
+        Some(KmAddress { reserved: h.reserved.get(), local, remote, trailing: tail_of(ext, end)? })
     }
 }
 
 impl<'a> SecCtx<'a> {
-    fn parse(ext: &'a [u8]) -> ExtResult<Self> {
-        let h: SadbXSecCtx = read(ext, 0)?;
-        let ctx_len = h.ctx_len.get();
-        if ctx_len as usize > SEC_CTX_MAX {
-            return Err((6, Rule::SecCtxTooLong(ctx_len)));
-        }
-        let expected_words = ((8 + ctx_len as usize).div_ceil(8)) as u16;
-        let len_words = (ext.len() / 8) as u16;
-        if len_words != expected_words {
-            return Err((0, Rule::SecCtxLength { ctx_len, len_words, expected_words }));
-        }
-        let end = 8 + ctx_len as usize;
-        Ok(SecCtx { alg: h.alg, doi: h.doi, ctx: Cow::Borrowed(&ext[8..end]), trailing: tail_of(ext, end) })
+    fn decode(ext: &'a [u8]) -> Option<Self> {
+        let h: SadbXSecCtx = read(ext)?;
+        let end = 8 + h.ctx_len.get() as usize;
+        Some(SecCtx { alg: h.alg, doi: h.doi, ctx: Cow::Borrowed(ext.get(8..end)?), trailing: tail_of(ext, end)? })
     }
 }
 
@@ -956,42 +895,43 @@ impl<'a> Extension<'a> {
 
     /// Parses one whole extension (`ext` is exactly `sadb_ext_len * 8` bytes, at least 8).
     ///
-    /// Returns a rule broken with its offset relative to the start of the extension.
+    /// Returns a rule broken with its offset relative to the start of the extension. The rules
+    /// are those of [`validate::extension`]; this then decodes the validated bytes.
     pub(crate) fn parse(ext: &'a [u8], dialect: Dialect) -> ExtResult<Self> {
-        use Extension as E;
-        let h: SadbExt = read(ext, 0)?;
-        let ty = h.ext_type.get();
+        let ty = validate::ext_type(ext)?;
+        let unknown = || Extension::Unknown(UnknownExt { ext_type: ty, data: Cow::Borrowed(&ext[4..]) });
         let Some(kind) = ExtKind::from_number(ty, dialect) else {
-            return Ok(E::Unknown(UnknownExt { ext_type: ty, data: Cow::Borrowed(&ext[4..]) }));
+            return Ok(unknown());
         };
-        if ext.len() < kind.min_len() {
-            return Err((0, Rule::ExtTooShort { len: ext.len(), min: kind.min_len() }));
-        }
-        if let Some(max) = kind.max_len()
-            && ext.len() > max
-        {
-            return Err((0, Rule::ExtTooLong { len: ext.len(), max }));
-        }
-        let lifetime = |ext: &[u8]| -> ExtResult<Lifetime> {
-            let l: SadbLifetime = read(ext, 0)?;
-            Ok(Lifetime {
+        validate::extension(ext, kind, dialect)?;
+        // Decoding validated bytes cannot fail; if it did, the bytes are kept as they are (and
+        // re-emit unchanged) rather than dropped.
+        Ok(Self::decode(ext, kind, dialect).unwrap_or_else(unknown))
+    }
+
+    /// Decodes the validated bytes of one extension of `kind` (see [`Extension::parse`]).
+    fn decode(ext: &'a [u8], kind: ExtKind, dialect: Dialect) -> Option<Self> {
+        use Extension as E;
+        let lifetime = |ext: &[u8]| -> Option<Lifetime> {
+            let l: SadbLifetime = read(ext)?;
+            Some(Lifetime {
                 allocations: l.allocations.get(),
                 bytes: l.bytes.get(),
                 addtime: l.addtime.get(),
                 usetime: l.usetime.get(),
             })
         };
-        let port = |ext: &[u8]| -> ExtResult<NatTPort> {
-            let p: SadbXNatTPort = read(ext, 0)?;
-            Ok(NatTPort { port: p.port.get(), reserved: p.reserved.get() })
+        let port = |ext: &[u8]| -> Option<NatTPort> {
+            let p: SadbXNatTPort = read(ext)?;
+            Some(NatTPort { port: p.port.get(), reserved: p.reserved.get() })
         };
-        let supported = |ext: &'a [u8]| -> ExtResult<Supported<'a>> {
-            let s: SadbSupported = read(ext, 0)?;
-            Ok(Supported { reserved: s.reserved.get(), algs: List::wire(&ext[8..], dialect) })
+        let supported = |ext: &'a [u8]| -> Option<Supported<'a>> {
+            let s: SadbSupported = read(ext)?;
+            Some(Supported { reserved: s.reserved.get(), algs: List::wire(ext.get(8..)?, dialect) })
         };
-        Ok(match kind {
+        Some(match kind {
             ExtKind::Sa => {
-                let s: SadbSa = read(ext, 0)?;
+                let s: SadbSa = read(ext)?;
                 E::Sa(Sa {
                     spi: s.spi.get(),
                     replay: s.replay,
@@ -1004,43 +944,42 @@ impl<'a> Extension<'a> {
             ExtKind::LifetimeCurrent => E::LifetimeCurrent(lifetime(ext)?),
             ExtKind::LifetimeHard => E::LifetimeHard(lifetime(ext)?),
             ExtKind::LifetimeSoft => E::LifetimeSoft(lifetime(ext)?),
-            ExtKind::AddressSrc => E::AddressSrc(Address::parse(ext, dialect)?),
-            ExtKind::AddressDst => E::AddressDst(Address::parse(ext, dialect)?),
-            ExtKind::AddressProxy => E::AddressProxy(Address::parse(ext, dialect)?),
-            ExtKind::NatTOa => E::NatTOa(Address::parse(ext, dialect)?),
-            ExtKind::NatTOai => E::NatTOai(Address::parse(ext, dialect)?),
-            ExtKind::NatTOar => E::NatTOar(Address::parse(ext, dialect)?),
-            ExtKind::NewAddressSrc => E::NewAddressSrc(Address::parse(ext, dialect)?),
-            ExtKind::NewAddressDst => E::NewAddressDst(Address::parse(ext, dialect)?),
-            ExtKind::KeyAuth => E::KeyAuth(Key::parse(ext)?),
-            ExtKind::KeyEncrypt => E::KeyEncrypt(Key::parse(ext)?),
-            ExtKind::IdentitySrc => E::IdentitySrc(Ident::parse(ext)?),
-            ExtKind::IdentityDst => E::IdentityDst(Ident::parse(ext)?),
-            ExtKind::Sensitivity => E::Sensitivity(Sens::parse(ext)?),
+            ExtKind::AddressSrc => E::AddressSrc(Address::decode(ext, dialect)?),
+            ExtKind::AddressDst => E::AddressDst(Address::decode(ext, dialect)?),
+            ExtKind::AddressProxy => E::AddressProxy(Address::decode(ext, dialect)?),
+            ExtKind::NatTOa => E::NatTOa(Address::decode(ext, dialect)?),
+            ExtKind::NatTOai => E::NatTOai(Address::decode(ext, dialect)?),
+            ExtKind::NatTOar => E::NatTOar(Address::decode(ext, dialect)?),
+            ExtKind::NewAddressSrc => E::NewAddressSrc(Address::decode(ext, dialect)?),
+            ExtKind::NewAddressDst => E::NewAddressDst(Address::decode(ext, dialect)?),
+            ExtKind::KeyAuth => E::KeyAuth(Key::decode(ext)?),
+            ExtKind::KeyEncrypt => E::KeyEncrypt(Key::decode(ext)?),
+            ExtKind::IdentitySrc => E::IdentitySrc(Ident::decode(ext)?),
+            ExtKind::IdentityDst => E::IdentityDst(Ident::decode(ext)?),
+            ExtKind::Sensitivity => E::Sensitivity(Sens::decode(ext)?),
             ExtKind::Proposal => {
-                let p: SadbProp = read(ext, 0)?;
-                let n = (ext.len() - 8) / 72;
-                let end = 8 + n * 72;
+                let p: SadbProp = read(ext)?;
+                let end = 8 + ext.len().saturating_sub(8) / 72 * 72;
                 E::Proposal(Proposal {
                     replay: p.replay,
                     reserved: p.reserved,
-                    combs: List::wire(&ext[8..end], dialect),
-                    trailing: tail_of(ext, end),
+                    combs: List::wire(ext.get(8..end)?, dialect),
+                    trailing: tail_of(ext, end)?,
                 })
             }
             ExtKind::SupportedAuth => E::SupportedAuth(supported(ext)?),
             ExtKind::SupportedEncrypt => E::SupportedEncrypt(supported(ext)?),
             ExtKind::SpiRange => {
-                let s: SadbSpirange = read(ext, 0)?;
+                let s: SadbSpirange = read(ext)?;
                 E::SpiRange(SpiRange { min: s.min.get(), max: s.max.get(), reserved: s.reserved.get() })
             }
             ExtKind::KmPrivate => {
-                let k: SadbXKmprivate = read(ext, 0)?;
-                E::KmPrivate(KmPrivate { reserved: k.reserved.get(), data: Cow::Borrowed(&ext[8..]) })
+                let k: SadbXKmprivate = read(ext)?;
+                E::KmPrivate(KmPrivate { reserved: k.reserved.get(), data: Cow::Borrowed(ext.get(8..)?) })
             }
-            ExtKind::Policy => E::Policy(Policy::parse(ext, dialect)?),
+            ExtKind::Policy => E::Policy(Policy::decode(ext, dialect)?),
             ExtKind::Sa2 => {
-                let s: SadbXSa2 = read(ext, 0)?;
+                let s: SadbXSa2 = read(ext)?;
                 E::Sa2(Sa2 {
                     mode: s.mode.into(),
                     reserved1: s.reserved1,
@@ -1050,15 +989,15 @@ impl<'a> Extension<'a> {
                 })
             }
             ExtKind::NatTType => {
-                let t: SadbXNatTType = read(ext, 0)?;
+                let t: SadbXNatTType = read(ext)?;
                 E::NatTType(NatTTypeExt { nat_t_type: t.nat_t_type.into(), reserved: t.reserved })
             }
             ExtKind::NatTSport => E::NatTSport(port(ext)?),
             ExtKind::NatTDport => E::NatTDport(port(ext)?),
-            ExtKind::SecCtx => E::SecCtx(SecCtx::parse(ext)?),
-            ExtKind::KmAddress => E::KmAddress(KmAddress::parse(ext, dialect)?),
+            ExtKind::SecCtx => E::SecCtx(SecCtx::decode(ext)?),
+            ExtKind::KmAddress => E::KmAddress(KmAddress::decode(ext, dialect)?),
             ExtKind::Filter => {
-                let f: SadbXFilter = read(ext, 0)?;
+                let f: SadbXFilter = read(ext)?;
                 E::Filter(Filter {
                     saddr: f.saddr,
                     daddr: f.daddr,
@@ -1068,11 +1007,11 @@ impl<'a> Extension<'a> {
                 })
             }
             ExtKind::NatTFrag => {
-                let f: SadbXNatTFrag = read(ext, 0)?;
+                let f: SadbXNatTFrag = read(ext)?;
                 E::NatTFrag(NatTFrag { fraglen: f.fraglen.get(), reserved: f.reserved.get() })
             }
             ExtKind::SaReplay => {
-                let r: SadbXSaReplay = read(ext, 0)?;
+                let r: SadbXSaReplay = read(ext)?;
                 E::SaReplay(SaReplay { replay: r.replay.get() })
             }
         })

@@ -129,19 +129,21 @@ impl SockAddr {
     /// Parses one sockaddr from the start of `b`; returns it and its wire size.
     #[inline]
     pub fn parse(b: &[u8], dialect: Dialect) -> Result<(SockAddr, usize), Rule> {
-        let family = Self::peek_family(b, dialect).ok_or(Rule::Truncated { need: 2, have: b.len() })?;
-        let len = Self::len_for_family(family, dialect)?;
-        if b.len() < len {
-            return Err(Rule::Truncated { need: len, have: b.len() });
-        }
-        if dialect == Dialect::FreeBsd && b[0] as usize != len {
-            return Err(Rule::SockaddrLen { sa_len: b[0], expected: len as u8 });
-        }
+        let (_, len) = super::validate::sockaddr(b, dialect)?;
+        // Validated, so `decode` succeeds; the error is unreachable.
+        Self::decode(b, dialect).ok_or(Rule::Truncated { need: len, have: b.len() })
+    }
+
+    /// Decodes the sockaddr at the start of `b` without checking its rules (`sa_len`); `None`
+    /// where no sockaddr of a known family fits, which cannot happen for validated bytes.
+    #[inline]
+    pub(crate) fn decode(b: &[u8], dialect: Dialect) -> Option<(SockAddr, usize)> {
+        let len = Self::len_for_family(Self::peek_family(b, dialect)?, dialect).ok()?;
         let sa = if len == 16 {
-            let (s, _) = SockaddrIn::read_from_prefix(b).map_err(|_| Rule::Truncated { need: 16, have: b.len() })?;
+            let (s, _) = SockaddrIn::read_from_prefix(b).ok()?;
             SockAddr::V4 { addr: Ipv4Addr::from(s.addr), port: s.port.get(), zero: s.zero }
         } else {
-            let (s, _) = SockaddrIn6::read_from_prefix(b).map_err(|_| Rule::Truncated { need: 28, have: b.len() })?;
+            let (s, _) = SockaddrIn6::read_from_prefix(b).ok()?;
             SockAddr::V6 {
                 addr: Ipv6Addr::from(s.addr),
                 port: s.port.get(),
@@ -149,7 +151,7 @@ impl SockAddr {
                 scope_id: s.scope_id.get(),
             }
         };
-        Ok((sa, len))
+        Some((sa, len))
     }
 
     fn family_bytes(&self, dialect: Dialect) -> [u8; 2] {

@@ -1,24 +1,31 @@
-//! Validate-only parsing of extensions: the rules of [`Extension::parse`], checked on the bytes
-//! without building the typed value.
+//! The parser rules of one extension, in one place: checked on the bytes, without building the
+//! typed value.
 //!
-//! [`Message::parse`](super::Message::parse) keeps only the validated bytes and decodes each
-//! extension again when it is iterated, so the typed value is not needed while validating; this
-//! path returns just what the message-level checks use (an address extension's family). Every
-//! error (rule, offset within the extension) must be the one [`Extension::parse`] returns for the
-//! same bytes: the differential tests below and in [`super`] compare the two.
+//! [`Message::parse`](super::Message::parse) runs only these checks (it keeps the validated bytes
+//! and decodes each extension when it is iterated); [`Extension::parse`] runs them and then decodes
+//! the validated bytes with decoders that check nothing, as [`SockAddr::parse`] does for one
+//! sockaddr. Every error carries the broken rule and its offset within the extension.
 //!
 //! [`Extension::parse`]: super::Extension::parse
 
 use zerocopy::FromBytes;
 
 use super::error::Rule;
-use super::ext::ExtResult;
 use super::sockaddr::SockAddr;
 use crate::wire::numbers::{ExtKind, SEC_CTX_MAX};
-use crate::wire::{Dialect, SadbAddress, SadbKey, SadbSens, SadbXSecCtx, align8};
+use crate::wire::{Dialect, SadbAddress, SadbExt, SadbKey, SadbSens, SadbXSecCtx, align8};
+
+/// A rule broken at a byte offset relative to the start of the extension.
+pub(crate) type ExtResult<T> = Result<T, (usize, Rule)>;
+
+/// The `sadb_ext_type` of an extension (`ext` holds at least its 4-byte `sadb_ext` header).
+#[inline]
+pub(crate) fn ext_type(ext: &[u8]) -> ExtResult<u16> {
+    header::<SadbExt>(ext).map(|h| h.ext_type.get())
+}
 
 /// Validates one whole extension of the known `kind` (`ext` is exactly `sadb_ext_len * 8`
-/// bytes, at least 8) by the rules of [`super::Extension::parse`].
+/// bytes, at least 8): the rules [`super::Extension::parse`] and [`super::Message::parse`] apply.
 ///
 /// Returns the sockaddr family of an address extension (SRC, DST, PROXY, NAT_T_OA*,
 /// NEW_ADDRESS_*) and 0 for every other kind; an error carries its offset relative to the start
@@ -74,15 +81,16 @@ pub(crate) fn extension(ext: &[u8], kind: ExtKind, dialect: Dialect) -> ExtResul
     }
 }
 
-/// Reads the fixed header `T` at the start of `b` (the `read` of the typed parser, at offset 0).
+/// Reads the fixed header `T` at the start of `b`.
 #[inline(always)]
 fn header<T: FromBytes>(b: &[u8]) -> ExtResult<T> {
     T::read_from_prefix(b).map(|(t, _)| t).map_err(|_| (0, Rule::Truncated { need: size_of::<T>(), have: b.len() }))
 }
 
-/// `SockAddr::parse` without building the address: its family and wire size.
+/// The rules of one sockaddr at the start of `b` (what [`SockAddr::parse`] checks before it
+/// decodes): returns its family and wire size.
 #[inline(always)]
-fn sockaddr(b: &[u8], dialect: Dialect) -> Result<(u16, usize), Rule> {
+pub(crate) fn sockaddr(b: &[u8], dialect: Dialect) -> Result<(u16, usize), Rule> {
     let family = SockAddr::peek_family(b, dialect).ok_or(Rule::Truncated { need: 2, have: b.len() })?;
     let len = SockAddr::len_for_family(family, dialect)?;
     if b.len() < len {
@@ -100,7 +108,7 @@ fn sockaddr_at(b: &[u8], at: usize, dialect: Dialect) -> ExtResult<(u16, usize)>
     sockaddr(b.get(at..).unwrap_or(&[]), dialect).map_err(|r| (at, r))
 }
 
-/// `parse_pair`: two same-family sockaddrs at `at`; returns where they end.
+/// `parse_sockaddr_pair`: two same-family sockaddrs at `at`; returns where they end.
 #[inline(always)]
 fn pair(b: &[u8], at: usize, dialect: Dialect) -> ExtResult<usize> {
     let (fa, la) = sockaddr_at(b, at, dialect)?;
@@ -214,8 +222,10 @@ fn request(b: &[u8], hdr: usize, dialect: Dialect) -> ExtResult<usize> {
 
 #[cfg(test)]
 mod tests {
-    //! Differential tests: the validate-only path against the typed parser, per extension and
-    //! per message, over mutated valid inputs. Each test also checks that the inputs reached
+    //! The validator and the decoders behind it, per extension and per message, over mutated
+    //! valid inputs: what is accepted decodes to typed values (of the right kind, in full) that
+    //! re-emit to the same bytes, and what is rejected is rejected with the same rule and offset
+    //! by `Extension::parse` and `Message::parse`. Each test also checks that the inputs reached
     //! every rule the validator implements, so a weak generator cannot pass vacuously.
 
     use std::borrow::Cow;
@@ -227,88 +237,10 @@ mod tests {
     use proptest::test_runner::{Config, TestRunner};
 
     use super::super::*;
-    use super::extension;
+    use super::{ExtResult, extension};
     use crate::wire::numbers::*;
 
     const DIALECTS: [Dialect; 2] = [Dialect::Linux, Dialect::FreeBsd];
-
-    /// `Message::parse` as it was before the validate-only path: every extension is built with
-    /// [`Extension::parse`] and the MIGRATE pair check reads the built policy.
-    fn parse_reference(bytes: &[u8], dialect: Dialect) -> Result<Message<'_>, ParseError> {
-        let err = |offset, ext, rule| Err(ParseError::new(offset, ext, rule, dialect));
-        let Ok((h, _)) = SadbMsg::read_from_prefix(bytes) else {
-            return err(0, None, Rule::Truncated { need: 16, have: bytes.len() });
-        };
-        if h.version != PF_KEY_V2 {
-            return err(0, None, Rule::BadVersion(h.version));
-        }
-        if h.msg_type == 0 || h.msg_type > MessageType::MAX {
-            return err(1, None, Rule::BadMessageType(h.msg_type));
-        }
-        let words = h.len.get();
-        if (words as usize) * 8 != bytes.len() || words < 2 {
-            return err(4, None, Rule::LengthMismatch { declared_words: words, actual_bytes: bytes.len() });
-        }
-        let msg_type = MessageType::from(h.msg_type);
-        let body = &bytes[16..];
-        let mut seen = 0u64;
-        let mut at = 0usize;
-        let mut src_family: Option<u16> = None;
-        let mut dst: Option<(usize, u16)> = None;
-        let mut policy: Option<(usize, Policy<'_>)> = None;
-        while at < body.len() {
-            let off = 16 + at;
-            let rest = &body[at..];
-            let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize * 8;
-            let ty = u16::from_ne_bytes([rest[2], rest[3]]);
-            if len == 0 {
-                return err(off, Some(ty), Rule::ExtZeroLength);
-            }
-            if len > rest.len() {
-                return err(off, Some(ty), Rule::ExtPastEnd { len, remaining: rest.len() });
-            }
-            if ty == 0 {
-                return err(off, Some(ty), Rule::ExtTypeZero);
-            }
-            if let Some(kind) = ExtKind::from_number(ty, dialect) {
-                if seen & kind_bit(kind) != 0 {
-                    return err(off, Some(ty), Rule::DuplicateExt);
-                }
-                seen |= kind_bit(kind);
-                let ext = Extension::parse(&rest[..len], dialect)
-                    .map_err(|(o, r)| ParseError::new(off + o, Some(ty), r, dialect))?;
-                match ext {
-                    Extension::AddressSrc(a) => src_family = Some(a.addr.family(dialect)),
-                    Extension::AddressDst(a) => dst = Some((off, a.addr.family(dialect))),
-                    Extension::Policy(p) => policy = Some((off, p)),
-                    _ => {}
-                }
-            }
-            at += len;
-        }
-        if let (Some(src), Some((dst_off, dst))) = (src_family, dst)
-            && src != dst
-        {
-            return err(dst_off, ExtKind::AddressDst.number(dialect), Rule::SrcDstFamilyMismatch { src, dst });
-        }
-        if msg_type == MessageType::XMigrate
-            && let Some((off, p)) = policy
-        {
-            check_migrate_pairs(&p).map_err(|r| ParseError::new(off, ExtKind::Policy.number(dialect), r, dialect))?;
-        }
-        Ok(Message {
-            header: Header {
-                version: h.version,
-                msg_type,
-                errno: h.errno,
-                satype: h.satype.into(),
-                reserved: h.reserved.get(),
-                seq: h.seq.get(),
-                pid: h.pid.get(),
-            },
-            extensions: Extensions::Wire { bytes: body, dialect },
-        })
-    }
 
     fn sa(v6: bool, n: u8) -> SockAddr {
         if v6 {
@@ -617,10 +549,40 @@ mod tests {
         "PolicyTrailing",
     ];
 
-    /// Per extension: the validator accepts exactly what `Extension::parse` accepts, with the
-    /// same rule at the same offset, and reports the family the parsed address has.
+    /// `Extension::parse` on `b`, an extension of `kind`, against the validator: the same verdict;
+    /// when accepted, a value of `kind` (not the `Unknown` fallback of a failed decode) with the
+    /// family the validator reports, whose lists decode in full and which re-emits to `b` (with
+    /// its length field set to the true length).
+    fn check_extension(b: &[u8], kind: ExtKind, d: Dialect) -> Result<ExtResult<u16>, String> {
+        let verdict = extension(b, kind, d);
+        // The length field frames the extension in a message; re-emit writes the true one.
+        let mut want = b.to_vec();
+        want[..2].copy_from_slice(&((b.len() / 8) as u16).to_ne_bytes());
+        match (&verdict, Extension::parse(b, d)) {
+            (Err(v), Err(p)) if *v == p => {}
+            (Ok(family), Ok(e)) => {
+                if e.kind() != Some(kind) {
+                    return Err(format!("{kind:?} decoded as {e:?}"));
+                }
+                let f = e.as_address().map_or(0, |a| a.addr.family(d));
+                if f != *family {
+                    return Err(format!("validator family {family}, decoded {f}"));
+                }
+                // `into_owned` decodes every list item (requests, combs, algorithms).
+                let mut out = Vec::new();
+                e.into_owned().emit(&mut out, d).map_err(|e| format!("re-emit: {e:?}"))?;
+                if out != want {
+                    return Err(format!("re-emits as {out:02x?}"));
+                }
+            }
+            (v, p) => return Err(format!("validator {v:?}, Extension::parse {p:?}")),
+        }
+        Ok(verdict)
+    }
+
+    /// Per extension, over mutated valid extensions: see [`check_extension`].
     #[test]
-    fn validator_agrees_with_typed_parser_per_extension() {
+    fn extension_parse_is_validator_plus_lossless_decode() {
         let seen = RefCell::new(BTreeMap::<String, usize>::new());
         let accepted = RefCell::new(0usize);
         for d in DIALECTS {
@@ -648,10 +610,9 @@ mod tests {
                 }
                 let ty = u16::from_ne_bytes([b[2], b[3]]);
                 let Some(kind) = ExtKind::from_number(ty, d) else { return Ok(()) };
-                let fast = extension(&b, kind, d);
-                let full = Extension::parse(&b, d).map(|e| e.as_address().map_or(0, |a| a.addr.family(d)));
-                prop_assert_eq!(&fast, &full, "{:?} in {}: {:02x?}", kind, d, b);
-                match fast {
+                let verdict = check_extension(&b, kind, d)
+                    .map_err(|e| TestCaseError::fail(format!("{kind:?} in {d}: {e}: {b:02x?}")))?;
+                match verdict {
                     Ok(_) => *accepted.borrow_mut() += 1,
                     Err((_, r)) => {
                         *seen.borrow_mut().entry(variant(&r)).or_default() += 1;
@@ -668,10 +629,71 @@ mod tests {
         assert!(accepted.into_inner() > 5_000, "too few mutated extensions stayed valid");
     }
 
-    /// Per message: `Message::parse` returns exactly what the typed reference returns (the same
-    /// message or the same error: rule, offset, extension type and dialect).
+    /// Checks a result of `Message::parse` on `b`: an accepted message iterates to one typed
+    /// extension per wire extension, of the kind its type names, re-emits from those values to
+    /// `b`, and its typed values pass the message-level checks; a rejection by an extension rule
+    /// is the one `Extension::parse` reports for that extension.
+    fn check_message(b: &[u8], d: Dialect, parsed: &Result<Message<'_>, ParseError>) -> Result<(), String> {
+        let starts = || {
+            let mut at = 16;
+            core::iter::from_fn(move || {
+                let len = u16::from_ne_bytes([*b.get(at)?, *b.get(at + 1)?]) as usize * 8;
+                let ext = (len > 0).then(|| b.get(at..at + len)).flatten()?;
+                at += len;
+                Some((at - len, ext))
+            })
+        };
+        match parsed {
+            Ok(m) => {
+                let exts: Vec<_> = starts().collect();
+                let decoded = m.extensions.to_vec();
+                if decoded.len() != exts.len() || exts.iter().map(|(_, e)| e.len()).sum::<usize>() != b.len() - 16 {
+                    return Err(format!("{} extensions decoded of {}", decoded.len(), exts.len()));
+                }
+                for (e, (_, w)) in decoded.iter().zip(&exts) {
+                    let ty = u16::from_ne_bytes([w[2], w[3]]);
+                    if e.kind() != ExtKind::from_number(ty, d) {
+                        return Err(format!("type {ty} decoded as {e:?}"));
+                    }
+                }
+                let owned = m.clone().into_owned();
+                if owned.to_bytes(d).ok().as_deref() != Some(b) {
+                    return Err("the decoded message re-emits to other bytes".into());
+                }
+                if let (Some(s), Some(t)) = (owned.address(ExtKind::AddressSrc), owned.address(ExtKind::AddressDst))
+                    && s.addr.family(d) != t.addr.family(d)
+                {
+                    return Err("decoded SRC and DST families differ".into());
+                }
+                // An owned policy: the pair check on typed requests, not on the request headers.
+                if owned.msg_type() == MessageType::XMigrate
+                    && let Some(p) = owned.policy()
+                    && let Err(r) = check_migrate_pairs(&p)
+                {
+                    return Err(format!("decoded MIGRATE policy breaks {r:?}"));
+                }
+            }
+            Err(e)
+                if EXTENSION_RULES.contains(&variant(&e.rule).as_str()) || variant(&e.rule) == "PairFamilyMismatch" =>
+            {
+                // Message::parse stops at the first extension that breaks a rule.
+                let Some((start, ext, Err(got))) =
+                    starts().map(|(at, w)| (at, w, Extension::parse(w, d))).find(|(_, _, p)| p.is_err())
+                else {
+                    return Err(format!("Extension::parse accepts every extension, Message::parse: {e:?}"));
+                };
+                let ty = u16::from_ne_bytes([ext[2], ext[3]]);
+                if e.ext != Some(ty) || (start + got.0, &got.1) != (e.offset, &e.rule) {
+                    return Err(format!("Extension::parse of type {ty} at {start}: {got:?}, Message::parse: {e:?}"));
+                }
+            }
+            Err(_) => {}
+        }
+        Ok(())
+    }
+    /// Per message, over mutated valid messages: see [`check_message`].
     #[test]
-    fn message_parse_agrees_with_typed_reference() {
+    fn message_parse_decodes_what_it_accepts() {
         let seen = RefCell::new(BTreeMap::<String, usize>::new());
         let accepted = RefCell::new(0usize);
         for d in DIALECTS {
@@ -684,10 +706,10 @@ mod tests {
                     apply(&mut b, e, 4, 2);
                 }
                 for pd in DIALECTS {
-                    let fast = Message::parse(&b, pd);
-                    let reference = parse_reference(&b, pd);
-                    prop_assert_eq!(&fast, &reference, "in {}: {:02x?}", pd, b);
-                    match fast {
+                    let parsed = Message::parse(&b, pd);
+                    check_message(&b, pd, &parsed)
+                        .map_err(|e| TestCaseError::fail(format!("in {pd}: {e}: {b:02x?}")))?;
+                    match parsed {
                         Ok(_) => *accepted.borrow_mut() += 1,
                         Err(e) => {
                             *seen.borrow_mut().entry(variant(&e.rule)).or_default() += 1;
@@ -716,9 +738,9 @@ mod tests {
         assert!(accepted.into_inner() > 5_000, "too few mutated messages stayed valid");
     }
 
-    /// The hand-picked edge cases of each rule, in both dialects.
+    /// Every one-byte edit of every extension, in both dialects: see [`check_extension`].
     #[test]
-    fn validator_agrees_on_edge_cases() {
+    fn extension_parse_on_every_byte_edit() {
         for d in DIALECTS {
             for v6 in [false, true] {
                 for e in every_extension(d, v6) {
@@ -736,9 +758,9 @@ mod tests {
                             let Some(kind) = ExtKind::from_number(u16::from_ne_bytes([b[2], b[3]]), d) else {
                                 continue;
                             };
-                            let fast = extension(&b, kind, d);
-                            let full = Extension::parse(&b, d).map(|e| e.as_address().map_or(0, |a| a.addr.family(d)));
-                            assert_eq!(fast, full, "{kind:?} in {d}, byte {at} = {v}: {b:02x?}");
+                            if let Err(e) = check_extension(&b, kind, d) {
+                                panic!("{kind:?} in {d}, byte {at} = {v}: {e}: {b:02x?}");
+                            }
                         }
                     }
                 }
