@@ -217,7 +217,7 @@ fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<(usize, bool, u64)>
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    let outgoing = sll.sll_pkttype == libc::PACKET_OUTGOING as u8;
+    let outgoing = sll.sll_pkttype == libc::PACKET_OUTGOING;
     Ok(Some((n as usize, outgoing, t_ns)))
 }
 
