@@ -240,12 +240,14 @@ pub struct FlowStats {
     pub sent_after: u64,
     /// Of those, how many were lost.
     pub lost_after: u64,
+    /// Lost datagrams sent inside one of the windows given to [`FlowStats::analyze`] (the moves).
+    pub lost_in_windows: u64,
 }
 
 impl FlowStats {
     /// The numbers of one direction; `after_ms` splits off the datagrams sent after the last move
-    /// completed.
-    pub fn analyze(send: &SendLog, recv: &RecvLog, after_ms: f64) -> FlowStats {
+    /// completed, `windows` are the moves' (start, end) times in ms, margins included.
+    pub fn analyze(send: &SendLog, recv: &RecvLog, after_ms: f64, windows: &[(f64, f64)]) -> FlowStats {
         let sent = send.times_us.len() as u64;
         let mut seen = vec![0u32; send.times_us.len()];
         for &(seq, _) in &recv.arrivals {
@@ -259,6 +261,7 @@ impl FlowStats {
         let mut lost_ranges: Vec<LostRange> = Vec::new();
         let mut sent_after = 0;
         let mut lost_after = 0;
+        let mut lost_in_windows = 0;
         for (i, &n) in seen.iter().enumerate() {
             let t = ms(send.times_us[i]);
             if t >= after_ms {
@@ -267,6 +270,9 @@ impl FlowStats {
             }
             if n > 0 {
                 continue;
+            }
+            if windows.iter().any(|&(a, b)| t >= a && t <= b) {
+                lost_in_windows += 1;
             }
             match lost_ranges.last_mut() {
                 Some(r) if r.last + 1 == i as u64 => {
@@ -296,6 +302,7 @@ impl FlowStats {
             largest_gap_at_ms: ms(gap_at),
             sent_after,
             lost_after,
+            lost_in_windows,
         }
     }
 }
@@ -309,19 +316,20 @@ mod tests {
         let send = SendLog { times_us: (0..10).map(|i| i * 5000).collect(), errors: vec![(9, 1)] };
         // 3, 4 and 9 lost; 1 received twice.
         let arrivals = [0u64, 1, 1, 2, 5, 6, 7, 8].iter().map(|&s| (s, s * 5000 + 100)).collect();
-        let st = FlowStats::analyze(&send, &RecvLog { arrivals }, 30.0);
+        let st = FlowStats::analyze(&send, &RecvLog { arrivals }, 30.0, &[(14.0, 21.0)]);
         assert_eq!((st.sent, st.received, st.lost, st.duplicates, st.send_errors), (10, 7, 3, 1, 1));
         assert_eq!(st.lost_ranges[0], LostRange { first: 3, last: 4, sent_from_ms: 15.0, sent_to_ms: 20.0 });
         assert_eq!((st.lost_ranges[1].first, st.lost_ranges[1].last), (9, 9));
         assert_eq!(st.largest_gap_ms, 15.0);
         assert_eq!(st.largest_gap_at_ms, 10.1);
         assert_eq!((st.sent_after, st.lost_after), (4, 1));
+        assert_eq!(st.lost_in_windows, 2, "3 and 4 were sent during the move, 9 after it");
     }
 
     #[test]
     fn datagrams_of_other_flows_or_seqs_never_sent_do_not_count() {
         let send = SendLog { times_us: vec![0, 1000], errors: vec![] };
-        let st = FlowStats::analyze(&send, &RecvLog { arrivals: vec![(0, 10), (1, 20), (99, 30)] }, 0.0);
+        let st = FlowStats::analyze(&send, &RecvLog { arrivals: vec![(0, 10), (1, 20), (99, 30)] }, 0.0, &[]);
         assert_eq!((st.received, st.lost), (2, 0));
     }
 }
