@@ -3,8 +3,10 @@
 //! Builds the binaries on the host, boots the kernel once and runs inside it, from the shared
 //! root: `lab-guest suite` (the `socket_pfkey` tests on the real PF_KEY socket, which must take
 //! their real branch, and the `pfkey` CLI with `--backend afkey` in a fresh netns) and
-//! `lab-guest capture` (real kernel messages as vectors). `--save-vectors DIR` copies the
-//! captured `.hex` files into DIR (the committed `pfkey/tests/vectors/kernel/`).
+//! `lab-guest capture` (real kernel messages as vectors), then `lab-harness` (the atomicity
+//! harness: every scenario under `tests/scenarios/`, ESP traffic through a tunnel whose endpoints
+//! move; its checks are printed as a table and its JSON is in the results share). `--save-vectors
+//! DIR` copies the captured `.hex` files into DIR (the committed `pfkey/tests/vectors/kernel/`).
 //!
 //! Exit status: 0 when every check that is not a known gap passed and the capture worked.
 
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lab::artifacts::Artifacts;
+use lab::harness::report::{self, CheckResult};
 use lab::vm::{GUEST_RESULTS, KernelImage, VmRun};
 
 #[derive(Debug, Parser)]
@@ -26,8 +29,11 @@ struct Cli {
     #[arg(long)]
     save_vectors: Option<PathBuf>,
     /// Guest-side limit in seconds.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 480)]
     timeout: u64,
+    /// Run only these harness scenarios (by folder name; default: all).
+    #[arg(long)]
+    scenario: Vec<String>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -58,14 +64,20 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let socket_test = art.test("socket_pfkey")?;
     let cli_bin = art.bin("pfkey")?;
     let guest = art.bin("lab-guest")?;
+    let harness = art.bin("lab-harness")?;
+    let scenarios = root.join("tests").join("scenarios");
     let built = start.elapsed();
 
     let q = |p: &Path| lab::vm::shell_quote(&p.to_string_lossy());
+    let only: String = cli.scenario.iter().map(|n| format!(" --only {}", lab::vm::shell_quote(n))).collect();
     let script = format!(
-        "{g} suite --socket-test {s} --cli {c}; suite=$?; {g} capture > {r}/capture.out 2>&1; echo $? > {r}/capture.status; exit $suite",
+        "{g} suite --socket-test {s} --cli {c}; suite=$?; {g} capture > {r}/capture.out 2>&1; echo $? > {r}/capture.status; \
+         {h} --scenarios {sc}{only} > {r}/harness.out 2> {r}/harness.log; echo $? > {r}/harness.status; exit $suite",
         g = q(&guest),
         s = q(&socket_test),
         c = q(&cli_bin),
+        h = q(&harness),
+        sc = q(&scenarios),
         r = GUEST_RESULTS,
     );
     let run = VmRun::new(kernel, ["/bin/sh", "-c", script.as_str()])
@@ -106,6 +118,23 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let passed = suite.iter().filter(|c| c["passed"] == true).count() + usize::from(capture_ok);
     let gaps = suite.iter().filter(|c| c["passed"] == false && c["known_gap"] == true).count();
     let failed = suite.len() + 1 - passed - gaps;
+    // The atomicity harness.
+    let harness_status = text("harness.status").trim().parse::<i32>().ok();
+    let harness_checks: Vec<CheckResult> = serde_json::from_str(&text("harness.json")).unwrap_or_default();
+    let (h_passed, h_failed, h_gaps) = report::tally(&harness_checks);
+    println!("--- atomicity harness (tests/scenarios), status {harness_status:?} ---");
+    print!("{}", report::table(&harness_checks));
+    let harness_ok = harness_status == Some(0) && h_failed == 0 && !harness_checks.is_empty();
+    if !harness_ok {
+        println!(
+            "the harness did not pass; its output:\n{}\n{}",
+            text("harness.out").trim_end(),
+            lab::vm::tail(&text("harness.log"), 30)
+        );
+    }
+    println!(
+        "harness: {h_passed} passed, {h_failed} failed, {h_gaps} known gaps (not failures; each with its numbers above)"
+    );
     println!(
         "vm-test on {}: built in {:.1} s, VM {:.1} s (kernel boot {} s), total {:.1} s; results in {}",
         cli.kernel,
@@ -119,5 +148,5 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
         println!("the guest wrote no suite.json; console tail:\n{}", lab::vm::tail(&out.console, 30));
     }
     println!("{passed} passed, {failed} failed, {gaps} skipped");
-    Ok(failed == 0 && !suite.is_empty())
+    Ok(failed == 0 && !suite.is_empty() && harness_ok)
 }

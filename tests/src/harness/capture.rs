@@ -1,0 +1,402 @@
+//! Packet capture on every veth end (an `AF_PACKET` socket per interface, opened in the link's
+//! namespace) and what the contract reads from it: inner packets in the clear, and the SPI and
+//! sequence number of every ESP packet with the kernel's timestamp.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::HarnessError;
+use super::topology::enter_netns;
+
+/// What one Ethernet frame is, for the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// An IPv4 ESP packet.
+    Esp {
+        /// Outer source.
+        src: Ipv4Addr,
+        /// Outer destination.
+        dst: Ipv4Addr,
+        /// SPI.
+        spi: u32,
+        /// ESP sequence number.
+        seq: u32,
+    },
+    /// An IPv4 packet to or from an inner network (10.0.0.0/8) that is not ESP: a leak.
+    Clear {
+        /// Source.
+        src: Ipv4Addr,
+        /// Destination.
+        dst: Ipv4Addr,
+        /// IP protocol.
+        proto: u8,
+    },
+    /// Anything else (ARP, IPv6 neighbour discovery, outer non-ESP packets).
+    Other,
+}
+
+/// Classifies an Ethernet frame.
+pub fn classify(f: &[u8]) -> Frame {
+    if f.len() < 34 || f[12..14] != [0x08, 0x00] || f[14] >> 4 != 4 {
+        return Frame::Other;
+    }
+    let ip = &f[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let proto = ip[9];
+    let inner = |a: Ipv4Addr| a.octets()[0] == 10;
+    if proto == 50 {
+        if let Some(h) = ip.get(ihl..ihl + 8) {
+            let spi = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+            let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+            return Frame::Esp { src, dst, spi, seq };
+        }
+        return Frame::Other;
+    }
+    if inner(src) || inner(dst) { Frame::Clear { src, dst, proto } } else { Frame::Other }
+}
+
+/// One captured ESP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EspRecord {
+    /// Kernel timestamp (ns, CLOCK_REALTIME).
+    pub t_ns: u64,
+    /// Whether the capturing host sent it (`PACKET_OUTGOING`).
+    pub outgoing: bool,
+    /// Outer source.
+    pub src: Ipv4Addr,
+    /// Outer destination.
+    pub dst: Ipv4Addr,
+    /// SPI.
+    pub spi: u32,
+    /// Sequence number.
+    pub seq: u32,
+}
+
+/// What one interface's capture saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LinkCapture {
+    /// `ns/ifname`.
+    pub link: String,
+    /// Frames received by the socket.
+    pub frames: u64,
+    /// ESP packets (both directions).
+    #[serde(skip)]
+    pub esp: Vec<EspRecord>,
+    /// ESP packets this end sent onto the link.
+    pub esp_out: u64,
+    /// ESP packets this end received from the link.
+    pub esp_in: u64,
+    /// Inner packets in the clear that this end sent onto the link: leaks.
+    pub clear_out: u64,
+    /// Inner packets in the clear seen as incoming. After ESP input in tunnel mode Linux hands the
+    /// decapsulated packet to the stack again on the receiving device (`xfrm_input` → GRO cells /
+    /// `netif_rx`), where packet taps see it as incoming: that copy never was on the wire. A real
+    /// leak would be outgoing on the other end of the link too; as a consistency bound, there are
+    /// never more of these than ESP packets received on the same end.
+    pub clear_in: u64,
+    /// The first few leaks (outgoing), described.
+    pub clear_examples: Vec<String>,
+    /// Frames the kernel dropped before the socket read them (`PACKET_STATISTICS`).
+    pub kernel_drops: u32,
+}
+
+/// A running capture on one interface.
+#[derive(Debug)]
+pub struct Capture {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Result<LinkCapture, HarnessError>>,
+}
+
+fn os_err(what: impl Into<String>) -> HarnessError {
+    HarnessError::Io { what: what.into(), source: std::io::Error::last_os_error() }
+}
+
+fn setsockopt_int(fd: i32, level: i32, name: i32, v: i32) -> Result<(), HarnessError> {
+    // SAFETY: an int option on a valid socket.
+    let r = unsafe {
+        libc::setsockopt(fd, level, name, (&v as *const i32).cast(), std::mem::size_of::<i32>() as libc::socklen_t)
+    };
+    if r == 0 { Ok(()) } else { Err(os_err(format!("setsockopt({level}, {name})"))) }
+}
+
+fn open_packet_socket(ifname: &str) -> Result<OwnedFd, HarnessError> {
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+    if fd < 0 {
+        return Err(os_err("socket(AF_PACKET)"));
+    }
+    // SAFETY: fd is a fresh socket we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let name = std::ffi::CString::new(ifname).map_err(|_| HarnessError::Thread(format!("bad ifname {ifname}")))?;
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        return Err(os_err(format!("if_nametoindex({ifname})")));
+    }
+    // SAFETY: sockaddr_ll is plain data; zeroed is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: a valid sockaddr_ll and its size.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(os_err(format!("bind(AF_PACKET, {ifname})")));
+    }
+    let raw = fd.as_raw_fd();
+    setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 8 << 20)?;
+    setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+    let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
+    // SAFETY: a timeval option on a valid socket.
+    let r = unsafe {
+        libc::setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(os_err("SO_RCVTIMEO"));
+    }
+    Ok(fd)
+}
+
+/// One frame: bytes (truncated to the buffer), whether outgoing, kernel timestamp (ns).
+fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<(usize, bool, u64)>, HarnessError> {
+    // SAFETY: all-zero is valid for these plain C structs.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut ctrl = [0u64; 16];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctrl.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&ctrl);
+    // SAFETY: msg points at live buffers of the sizes given.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        // ENETDOWN is reported once to a socket bound to an interface that is (still) down: the
+        // lte uplink until a move brings it up.
+        return match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted => Ok(None),
+            _ if e.raw_os_error() == Some(libc::ENETDOWN) => Ok(None),
+            _ => Err(HarnessError::Io { what: "recvmsg(AF_PACKET)".into(), source: e }),
+        };
+    }
+    let mut t_ns = 0u64;
+    // SAFETY: walking the control messages the kernel wrote into msg.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                t_ns = (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    let outgoing = sll.sll_pkttype == libc::PACKET_OUTGOING;
+    Ok(Some((n as usize, outgoing, t_ns)))
+}
+
+fn packet_drops(fd: &OwnedFd) -> u32 {
+    let mut st = libc::tpacket_stats { tp_packets: 0, tp_drops: 0 };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: a tpacket_stats buffer of the size given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut st as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 { st.tp_drops } else { u32::MAX }
+}
+
+impl Capture {
+    /// Opens a packet socket on `ifname` in `ns` (before returning) and records until stopped.
+    pub fn start(ns: &str, ifname: &str) -> Result<Capture, HarnessError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ns, ifname) = (ns.to_string(), ifname.to_string());
+        let handle = std::thread::spawn(move || {
+            let fd = match enter_netns(&ns).and_then(|()| open_packet_socket(&ifname)) {
+                Ok(fd) => {
+                    let _ = tx.send(Ok(()));
+                    fd
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    let _ = tx.send(Err(e));
+                    return Err(HarnessError::Thread(msg));
+                }
+            };
+            let mut cap = LinkCapture { link: format!("{ns}/{ifname}"), ..LinkCapture::default() };
+            let mut buf = vec![0u8; 256];
+            while !stop2.load(Ordering::Relaxed) {
+                let Some((n, outgoing, t_ns)) = recv_frame(&fd, &mut buf)? else { continue };
+                cap.frames += 1;
+                match classify(&buf[..n.min(buf.len())]) {
+                    Frame::Esp { src, dst, spi, seq } => {
+                        if outgoing {
+                            cap.esp_out += 1;
+                        } else {
+                            cap.esp_in += 1;
+                        }
+                        cap.esp.push(EspRecord { t_ns, outgoing, src, dst, spi, seq });
+                    }
+                    Frame::Clear { src, dst, proto } if outgoing => {
+                        cap.clear_out += 1;
+                        if cap.clear_examples.len() < 5 {
+                            cap.clear_examples.push(format!("{src} -> {dst} proto {proto}"));
+                        }
+                    }
+                    Frame::Clear { .. } => cap.clear_in += 1,
+                    Frame::Other => {}
+                }
+            }
+            cap.kernel_drops = packet_drops(&fd);
+            Ok(cap)
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(())) => Ok(Capture { stop, handle }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(HarnessError::Thread("a capture thread did not start within 20 s".into())),
+        }
+    }
+
+    /// Stops it and returns what it saw.
+    pub fn finish(self) -> Result<LinkCapture, HarnessError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_else(|_| Err(HarnessError::Thread("a capture thread panicked".into())))
+    }
+}
+
+/// The sequence numbers of one SPI as its sender put them on the links.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SpiSequence {
+    /// The SPI.
+    pub spi: u32,
+    /// Packets seen leaving the sender.
+    pub packets: u64,
+    /// First and last sequence number.
+    pub first_seq: u32,
+    /// Last sequence number.
+    pub last_seq: u32,
+    /// Sequence numbers seen more than once.
+    pub duplicates: u64,
+    /// Times a sequence number was not larger than the one before it (in timestamp order).
+    pub decreases: u64,
+    /// Times consecutive packets left on different links.
+    pub link_switches: u64,
+    /// Per link: (packets, lowest seq, highest seq).
+    pub per_link: BTreeMap<String, (u64, u32, u32)>,
+}
+
+/// Merges the outgoing ESP packets of `spi` from `captures` (the sender's links) by timestamp and
+/// checks that sequence numbers only go up, across links.
+pub fn spi_sequence(spi: u32, captures: &[&LinkCapture]) -> SpiSequence {
+    let mut all: Vec<(u64, u32, &str)> = Vec::new();
+    for c in captures {
+        for r in c.esp.iter().filter(|r| r.outgoing && r.spi == spi) {
+            all.push((r.t_ns, r.seq, c.link.as_str()));
+        }
+    }
+    all.sort_by_key(|&(t, seq, _)| (t, seq));
+    let mut s = SpiSequence { spi, packets: all.len() as u64, ..SpiSequence::default() };
+    let mut seen = std::collections::HashSet::new();
+    for (i, &(_, seq, link)) in all.iter().enumerate() {
+        if !seen.insert(seq) {
+            s.duplicates += 1;
+        }
+        if i > 0 {
+            let (_, prev, prev_link) = all[i - 1];
+            if seq <= prev {
+                s.decreases += 1;
+            }
+            if link != prev_link {
+                s.link_switches += 1;
+            }
+        }
+        let e = s.per_link.entry(link.to_string()).or_insert((0, u32::MAX, 0));
+        e.0 += 1;
+        e.1 = e.1.min(seq);
+        e.2 = e.2.max(seq);
+    }
+    s.first_seq = all.first().map_or(0, |r| r.1);
+    s.last_seq = all.last().map_or(0, |r| r.1);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12] = 0x08;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn esp_frames_give_spi_and_sequence_and_inner_packets_outside_esp_are_leaks() {
+        let esp = frame(50, [192, 0, 2, 10], [198, 51, 100, 1], &[0, 0, 0x10, 0x01, 0, 0, 0, 7, 9, 9]);
+        assert_eq!(
+            classify(&esp),
+            Frame::Esp { src: Ipv4Addr::new(192, 0, 2, 10), dst: Ipv4Addr::new(198, 51, 100, 1), spi: 0x1001, seq: 7 }
+        );
+        let udp = frame(17, [10, 1, 0, 1], [10, 2, 0, 1], &[0; 8]);
+        assert!(matches!(classify(&udp), Frame::Clear { proto: 17, .. }));
+        let outer_udp = frame(17, [192, 0, 2, 10], [198, 51, 100, 1], &[0; 8]);
+        assert_eq!(classify(&outer_udp), Frame::Other);
+        let mut arp = esp.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(classify(&arp), Frame::Other);
+    }
+
+    fn rec(t: u64, seq: u32) -> EspRecord {
+        EspRecord { t_ns: t, outgoing: true, src: Ipv4Addr::LOCALHOST, dst: Ipv4Addr::LOCALHOST, spi: 1, seq }
+    }
+
+    #[test]
+    fn sequence_numbers_continuing_on_the_new_link_pass_and_a_restart_is_caught() {
+        let a = LinkCapture { link: "a".into(), esp: vec![rec(1, 1), rec(2, 2), rec(3, 3)], ..Default::default() };
+        let b = LinkCapture { link: "b".into(), esp: vec![rec(4, 4), rec(5, 5)], ..Default::default() };
+        let s = spi_sequence(1, &[&a, &b]);
+        assert_eq!((s.packets, s.duplicates, s.decreases, s.link_switches), (5, 0, 0, 1));
+        assert_eq!(s.per_link["b"], (2, 4, 5));
+        let restarted = LinkCapture { link: "b".into(), esp: vec![rec(4, 1), rec(5, 2)], ..Default::default() };
+        let s = spi_sequence(1, &[&a, &restarted]);
+        assert_eq!((s.duplicates, s.decreases), (2, 1));
+    }
+}

@@ -1,0 +1,366 @@
+//! Scenarios as data: `tests/scenarios/<name>/` holds `description.txt` (what the scenario proves,
+//! for people) and `scenario.json` (what the runner does and expects).
+//!
+//! ```json
+//! {
+//!   "topology": "two-uplinks",
+//!   "traffic": { "rate_pps": 200, "warmup_ms": 2000, "cooldown_ms": 3000, "drain_ms": 1000 },
+//!   "moves": { "to": ["lte"], "count": 1, "interval_ms": 0 },
+//!   "steps": ["mobile:out", "mobile:route", "mobile:in", "mobile:fwd", "pause:500",
+//!             "gateway:out", "gateway:in", "gateway:fwd"],
+//!   "known_gaps": { "loss_gateway_to_mobile": "issue 7: ..." }
+//! }
+//! ```
+//!
+//! Move `i` (from 0) starts `warmup_ms + i * interval_ms` after the traffic started and takes the
+//! mobile peer to uplink `to[i % to.len()]`: the uplink is brought up first if it is not (the old
+//! one stays up: make-before-break), then the steps run in order. A step is `PEER:DIR` (a
+//! `SADB_X_MIGRATE` of that peer's policy in direction `out`, `in` or `fwd`, and of the SA it
+//! names), `mobile:route` (the mobile's route to the gateway's tunnel endpoint switches to the new
+//! uplink) or `pause:MS`.
+//!
+//! Every check of [`CHECKS`] runs in every scenario and must pass, except those listed under
+//! `known_gaps` with the reason: their failure is reported as a known gap, with its numbers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The checks every scenario runs (the atomicity contract), by the names `known_gaps` uses.
+pub const CHECKS: &[(&str, &str)] = &[
+    ("loss_mobile_to_gateway", "no inner datagram from the mobile to the gateway is lost (make-before-break)"),
+    ("loss_gateway_to_mobile", "no inner datagram from the gateway to the mobile is lost (make-before-break)"),
+    ("accepted_after_move", "after the last move every datagram, both directions, passes the new SAs' replay check"),
+    ("no_clear_text", "no inner packet appears unencrypted on any link"),
+    ("esp_sequence", "ESP SPIs unchanged and sequence numbers continue (strictly increasing) across the moves"),
+    ("sa_counters_carried", "the SAs' packet counters carry over the moves (SADB_GET before and after)"),
+    ("no_old_address", "afterwards no SA and no policy template refers to an old address (PF_KEY and XFRM dumps)"),
+];
+
+/// A scenario that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// A file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// `scenario.json` does not parse.
+    #[error("{}: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: serde_json::Error,
+    },
+    /// The scenario parses but says something impossible.
+    #[error("scenario {name}: {problem}")]
+    Invalid {
+        /// The scenario.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The network the scenario runs on. There is one so far; the addresses are in
+/// [`crate::harness::topology`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TopologyKind {
+    /// A mobile host with two uplinks (`wifi`, `lte`) to one gateway, one ESP tunnel.
+    TwoUplinks,
+}
+
+/// One of the mobile's uplinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Uplink {
+    /// Uplink A, 192.0.2.0/24 (the initial one).
+    Wifi,
+    /// Uplink B, 203.0.113.0/24.
+    Lte,
+}
+
+/// One of the tunnel's peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Peer {
+    /// The mobile host (its addresses move).
+    Mobile,
+    /// The gateway (its endpoint stays, its view of the mobile moves).
+    Gateway,
+}
+
+/// A policy direction as the steps name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    /// Outbound policy and SA.
+    Out,
+    /// Inbound policy and SA.
+    In,
+    /// Forward policy (its SA is the inbound one, moved by `in`).
+    Fwd,
+}
+
+/// One step of a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `SADB_X_MIGRATE` of `peer`'s policy in `dir` (and the SA its template names).
+    Migrate(Peer, Dir),
+    /// The mobile's route to the gateway's endpoint moves to the new uplink.
+    Route,
+    /// Wait this many milliseconds.
+    Pause(u64),
+}
+
+impl FromStr for Step {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Step, String> {
+        let (a, b) = s.split_once(':').ok_or_else(|| format!("step {s:?}: want PEER:DIR, mobile:route or pause:MS"))?;
+        let peer = match a {
+            "mobile" => Peer::Mobile,
+            "gateway" => Peer::Gateway,
+            "pause" => return b.parse().map(Step::Pause).map_err(|e| format!("step {s:?}: {e}")),
+            _ => return Err(format!("step {s:?}: unknown peer {a:?}")),
+        };
+        match (peer, b) {
+            (_, "out") => Ok(Step::Migrate(peer, Dir::Out)),
+            (_, "in") => Ok(Step::Migrate(peer, Dir::In)),
+            (_, "fwd") => Ok(Step::Migrate(peer, Dir::Fwd)),
+            (Peer::Mobile, "route") => Ok(Step::Route),
+            _ => Err(format!("step {s:?}: unknown action {b:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Migrate(p, d) => {
+                let p = if *p == Peer::Mobile { "mobile" } else { "gateway" };
+                let d = match d {
+                    Dir::Out => "out",
+                    Dir::In => "in",
+                    Dir::Fwd => "fwd",
+                };
+                write!(f, "{p}:{d}")
+            }
+            Step::Route => f.write_str("mobile:route"),
+            Step::Pause(ms) => write!(f, "pause:{ms}"),
+        }
+    }
+}
+
+/// The traffic through the tunnel during the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// Datagrams per second in each direction.
+    pub rate_pps: u32,
+    /// Traffic before the first move.
+    pub warmup_ms: u64,
+    /// Traffic after the last move.
+    pub cooldown_ms: u64,
+    /// After the senders stop, how long the receivers and captures keep listening.
+    pub drain_ms: u64,
+}
+
+/// When and where the mobile moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moves {
+    /// The uplinks the moves go to, cycled.
+    pub to: Vec<Uplink>,
+    /// How many moves.
+    pub count: usize,
+    /// Time between the starts of consecutive moves.
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    topology: TopologyKind,
+    traffic: Traffic,
+    moves: Moves,
+    steps: Vec<String>,
+    #[serde(default)]
+    known_gaps: BTreeMap<String, String>,
+}
+
+/// A scenario, read and validated.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The folder name.
+    pub name: String,
+    /// `description.txt`.
+    pub description: String,
+    /// The network.
+    pub topology: TopologyKind,
+    /// The traffic.
+    pub traffic: Traffic,
+    /// The moves.
+    pub moves: Moves,
+    /// What each move does, in order.
+    pub steps: Vec<Step>,
+    /// Checks whose failure is a known gap of the stock kernel, with the reason.
+    pub known_gaps: BTreeMap<String, String>,
+}
+
+impl Scenario {
+    /// Reads `dir/scenario.json` and `dir/description.txt`; the folder name is the scenario's.
+    pub fn load(dir: &Path) -> Result<Scenario, ScenarioError> {
+        let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let read = |file: &str| {
+            let path = dir.join(file);
+            std::fs::read_to_string(&path).map_err(|source| ScenarioError::Read { path, source })
+        };
+        let json = read("scenario.json")?;
+        let description = read("description.txt")?;
+        Scenario::parse(&name, &description, &json).map_err(|e| match e {
+            ScenarioError::Json { source, .. } => ScenarioError::Json { path: dir.join("scenario.json"), source },
+            e => e,
+        })
+    }
+
+    /// Parses and validates a scenario's JSON.
+    pub fn parse(name: &str, description: &str, json: &str) -> Result<Scenario, ScenarioError> {
+        let f: ScenarioFile =
+            serde_json::from_str(json).map_err(|source| ScenarioError::Json { path: PathBuf::from(name), source })?;
+        let invalid = |problem: String| ScenarioError::Invalid { name: name.to_string(), problem };
+        let steps = f.steps.iter().map(|s| s.parse::<Step>()).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+        if f.traffic.rate_pps == 0 || f.traffic.rate_pps > 2000 {
+            return Err(invalid(format!("rate_pps {} is not in 1..=2000", f.traffic.rate_pps)));
+        }
+        if f.moves.count == 0 || f.moves.to.is_empty() {
+            return Err(invalid("a scenario moves at least once, to at least one uplink".into()));
+        }
+        if f.moves.count > 1 && f.moves.interval_ms == 0 {
+            return Err(invalid("several moves need interval_ms > 0".into()));
+        }
+        let mut at = Uplink::Wifi;
+        for i in 0..f.moves.count {
+            let to = f.moves.to[i % f.moves.to.len()];
+            if to == at {
+                return Err(invalid(format!(
+                    "move {i} goes to {to:?}, where the mobile already is (it starts on wifi)"
+                )));
+            }
+            at = to;
+        }
+        for peer in [Peer::Mobile, Peer::Gateway] {
+            for dir in [Dir::Out, Dir::In, Dir::Fwd] {
+                let n = steps.iter().filter(|s| **s == Step::Migrate(peer, dir)).count();
+                if n != 1 {
+                    return Err(invalid(format!(
+                        "each move migrates {} exactly once (found {n} times)",
+                        Step::Migrate(peer, dir)
+                    )));
+                }
+            }
+        }
+        if steps.iter().filter(|s| **s == Step::Route).count() != 1 {
+            return Err(invalid("each move switches the mobile's route exactly once (mobile:route)".into()));
+        }
+        for k in f.known_gaps.keys() {
+            if !CHECKS.iter().any(|(c, _)| c == k) {
+                return Err(invalid(format!(
+                    "known_gaps names {k:?}, which is no check (checks: {})",
+                    CHECKS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        Ok(Scenario {
+            name: name.to_string(),
+            description: description.trim().to_string(),
+            topology: f.topology,
+            traffic: f.traffic,
+            moves: f.moves,
+            steps,
+            known_gaps: f.known_gaps,
+        })
+    }
+
+    /// The uplink move `i` goes to.
+    pub fn target(&self, i: usize) -> Uplink {
+        self.moves.to[i % self.moves.to.len()]
+    }
+
+    /// Where the mobile ends up.
+    pub fn final_uplink(&self) -> Uplink {
+        self.target(self.moves.count - 1)
+    }
+}
+
+/// Every scenario folder under `root` (those with a `scenario.json`), sorted by name.
+pub fn load_all(root: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+    let entries = std::fs::read_dir(root).map_err(|source| ScenarioError::Read { path: root.to_path_buf(), source })?;
+    let mut dirs: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("scenario.json").is_file()).collect();
+    dirs.sort();
+    dirs.iter().map(|d| Scenario::load(d)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+        "topology": "two-uplinks",
+        "traffic": { "rate_pps": 200, "warmup_ms": 2000, "cooldown_ms": 3000, "drain_ms": 1000 },
+        "moves": { "to": ["lte", "wifi"], "count": 3, "interval_ms": 400 },
+        "steps": ["mobile:out", "mobile:route", "mobile:in", "mobile:fwd", "pause:500",
+                  "gateway:out", "gateway:in", "gateway:fwd"],
+        "known_gaps": { "loss_gateway_to_mobile": "issue 7" }
+    }"#;
+
+    #[test]
+    fn a_scenario_reads_its_steps_moves_and_known_gaps() {
+        let s = Scenario::parse("x", "d", GOOD).unwrap();
+        assert_eq!(s.steps[0], Step::Migrate(Peer::Mobile, Dir::Out));
+        assert_eq!(s.steps[1], Step::Route);
+        assert_eq!(s.steps[4], Step::Pause(500));
+        assert_eq!((s.target(0), s.target(1), s.target(2)), (Uplink::Lte, Uplink::Wifi, Uplink::Lte));
+        assert_eq!(s.final_uplink(), Uplink::Lte);
+        assert_eq!(s.known_gaps["loss_gateway_to_mobile"], "issue 7");
+        let text: Vec<String> = s.steps.iter().map(ToString::to_string).collect();
+        assert_eq!(text[7], "gateway:fwd");
+    }
+
+    #[test]
+    fn a_known_gap_must_name_a_check() {
+        let bad = GOOD.replace("loss_gateway_to_mobile", "loss_sideways");
+        let e = Scenario::parse("x", "d", &bad).unwrap_err().to_string();
+        assert!(e.contains("loss_sideways") && e.contains("no_clear_text"), "{e}");
+    }
+
+    #[test]
+    fn every_direction_of_both_peers_moves_exactly_once() {
+        let bad = GOOD.replace("\"gateway:fwd\"", "\"gateway:in\"");
+        let e = Scenario::parse("x", "d", &bad).unwrap_err().to_string();
+        assert!(e.contains("gateway:in") || e.contains("gateway:fwd"), "{e}");
+        let bad = GOOD.replace("\"mobile:route\", ", "");
+        assert!(Scenario::parse("x", "d", &bad).unwrap_err().to_string().contains("mobile:route"));
+    }
+
+    #[test]
+    fn a_move_goes_somewhere_else() {
+        let bad = GOOD.replace("[\"lte\", \"wifi\"]", "[\"wifi\"]");
+        assert!(Scenario::parse("x", "d", &bad).unwrap_err().to_string().contains("already"));
+    }
+
+    #[test]
+    fn unknown_fields_and_steps_are_rejected() {
+        let bad = GOOD.replace("\"drain_ms\"", "\"drian_ms\"");
+        assert!(matches!(Scenario::parse("x", "d", &bad), Err(ScenarioError::Json { .. })));
+        let bad = GOOD.replace("pause:500", "gateway:sideways");
+        assert!(Scenario::parse("x", "d", &bad).unwrap_err().to_string().contains("sideways"));
+    }
+}

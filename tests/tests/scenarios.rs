@@ -1,0 +1,46 @@
+//! The scenarios under `tests/scenarios/` are valid data: the plain `cargo test` tier reads every
+//! one as the in-VM runner will, so a typo fails here and not after a kernel boot.
+
+use std::path::Path;
+
+use lab::harness::scenario::{self, Peer, Step, Uplink};
+
+fn all() -> Vec<scenario::Scenario> {
+    scenario::load_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap()
+}
+
+#[test]
+fn every_scenario_folder_reads_and_describes_itself() {
+    let all = all();
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"mbb-mobile-first") && names.contains(&"mbb-gateway-first"), "{names:?}");
+    assert!(names.contains(&"back-and-forth-100"), "{names:?}");
+    for s in &all {
+        assert!(s.description.len() > 200, "{}: description.txt says too little", s.name);
+        assert!(s.traffic.warmup_ms >= 1000 && s.traffic.cooldown_ms >= 1000, "{}: generous timing under TCG", s.name);
+    }
+}
+
+#[test]
+fn both_orders_of_the_peers_and_a_hundred_moves_back_and_forth_are_covered() {
+    let all = all();
+    let first_peer = |name: &str| {
+        let s = all.iter().find(|s| s.name == name).unwrap();
+        s.steps.iter().find_map(|st| if let Step::Migrate(p, _) = st { Some(*p) } else { None }).unwrap()
+    };
+    assert_eq!(first_peer("mbb-mobile-first"), Peer::Mobile);
+    assert_eq!(first_peer("mbb-gateway-first"), Peer::Gateway);
+    let b = all.iter().find(|s| s.name == "back-and-forth-100").unwrap();
+    assert_eq!(b.moves.count, 100);
+    assert_eq!((b.target(0), b.target(1), b.final_uplink()), (Uplink::Lte, Uplink::Wifi, Uplink::Wifi));
+}
+
+#[test]
+fn known_gaps_are_only_the_measured_stock_kernel_gap_and_say_why() {
+    for s in all() {
+        for (check, why) in &s.known_gaps {
+            assert_eq!(check, "loss_gateway_to_mobile", "{}: only issue 7's gap is known", s.name);
+            assert!(why.contains("issue 7"), "{}: {why}", s.name);
+        }
+    }
+}
