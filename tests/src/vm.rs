@@ -277,7 +277,13 @@ impl VmRun {
         s.push_str("export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp\n");
         s.push_str(
             "mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev 2>/dev/null\n\
-             mount -t tmpfs tmpfs /tmp\nmount -t tmpfs tmpfs /run\n",
+             mount -t tmpfs tmpfs /run\n",
+        );
+        // A writable /tmp for the guest that still shows the host's /tmp (read-only): a checkout
+        // or target directory under /tmp (as CI's clone may be) must stay reachable.
+        s.push_str(
+            "mkdir -p /run/host-tmp\nmount --bind /tmp /run/host-tmp\nmount -t tmpfs tmpfs /tmp\n\
+             for e in /run/host-tmp/* /run/host-tmp/.[!.]*; do [ -e \"$e\" ] && ln -s \"$e\" /tmp/; done\n",
         );
         let _ = writeln!(s, "mkdir -p {r}");
         let _ = writeln!(s, "mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 {RESULTS_TAG} {r}");
@@ -441,7 +447,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("export RUST_LOG=debug"));
-        assert!(s.contains("mount -t tmpfs tmpfs /tmp"));
+        assert!(s.contains("mount --bind /tmp /run/host-tmp\nmount -t tmpfs tmpfs /tmp\n"), "{s}");
         assert!(s.trim_end().ends_with("exit 0"));
         assert_eq!(run.host_timeout, Duration::from_secs(90));
     }

@@ -28,6 +28,20 @@ fn a_command_runs_inside_and_its_status_output_and_files_come_back() {
 
 #[test]
 #[ignore = "boots QEMU: make vm-test"]
+fn host_files_under_tmp_stay_visible_while_the_guest_tmp_is_writable() {
+    // CI's clone (and so the test binaries) may live under /tmp, which the guest covers with a tmpfs.
+    let dir = std::env::temp_dir().join(format!("lab-hosttmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("marker"), "from the host\n").unwrap();
+    let script = format!("cat {}/marker && echo scratch > /tmp/guest-file && cat /tmp/guest-file", dir.display());
+    let out = VmRun::new(stock(), ["/bin/sh", "-c", &script]).with_timeout(Duration::from_secs(60)).run().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "from the host\nscratch\n");
+}
+
+#[test]
+#[ignore = "boots QEMU: make vm-test"]
 fn the_guest_timeout_stops_a_command_that_hangs() {
     let out = VmRun::new(stock(), ["/bin/sleep", "600"]).with_timeout(Duration::from_secs(3)).run().unwrap();
     assert_eq!(out.status, 124);
