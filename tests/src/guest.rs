@@ -488,8 +488,9 @@ fn run_check(
 /// and whether a failure is a known gap of the stock kernel.
 type CliStep<'a> = (&'a str, Vec<String>, i32, Vec<&'a str>, bool);
 
-/// Runs the af_key checks: `socket_pfkey` (which must take its real-PF_KEY branch) and the `pfkey`
-/// CLI over the real socket in a fresh network namespace.
+/// Runs the af_key checks: `socket_pfkey` (which must take its real-PF_KEY branch), the `pfkey`
+/// CLI over the real socket in a fresh network namespace, and the failing-MIGRATE checks
+/// ([`crate::failmig`], in another fresh namespace).
 pub fn run_suite(socket_test: &Path, cli: &Path) -> Result<Vec<Check>, GuestError> {
     let mut checks = Vec::new();
     checks.push(run_check(
@@ -575,6 +576,7 @@ pub fn run_suite(socket_test: &Path, cli: &Path) -> Result<Vec<Check>, GuestErro
         full.extend(args.iter().map(String::as_str));
         checks.push(run_check(&format!("cli: {name}"), cli, &full, status, &want, gap)?);
     }
+    checks.extend(crate::failmig::run()?);
     Ok(checks)
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Builds the binaries on the host, boots the kernel once and runs inside it, from the shared
 //! root: `lab-guest suite` (the `socket_pfkey` tests on the real PF_KEY socket, which must take
-//! their real branch, and the `pfkey` CLI with `--backend afkey` in a fresh netns) and
+//! their real branch, the `pfkey` CLI with `--backend afkey` in a fresh netns, and the checks that
+//! a MIGRATE the kernel refuses changes nothing, `lab::failmig`) and
 //! `lab-guest capture` (real kernel messages as vectors), then `lab-harness` (the atomicity
 //! harness: every scenario under `tests/scenarios/`, ESP traffic through a tunnel whose endpoints
 //! move; its checks are printed as a table and its JSON is in the results share). `--save-vectors
