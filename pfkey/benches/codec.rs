@@ -15,6 +15,10 @@ use pfkey::message::*;
 use pfkey::wire::Dialect;
 use pfkey::wire::numbers::*;
 
+#[path = "../tests/fixtures/mod.rs"]
+mod fixtures;
+use fixtures::{migrate, sa};
+
 struct Counting;
 
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
@@ -37,34 +41,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn sa(s: &str) -> SockAddr {
-    SockAddr::new(s.parse().unwrap())
-}
-
-fn migrate(v6: bool) -> Message<'static> {
-    let (a, b, c, n1, n2, plen) = if v6 {
-        (sa("2001:db8:1::1"), sa("2001:db8:2::1"), sa("2001:db8:3::1"), sa("fd00:1::"), sa("fd00:2::"), 64)
-    } else {
-        (sa("192.0.2.1"), sa("198.51.100.1"), sa("203.0.113.1"), sa("10.1.0.0"), sa("10.2.0.0"), 16)
-    };
-    Migrate {
-        selector: Selector::new(n1, plen, n2, plen),
-        dir: PolicyDir::Outbound,
-        kmaddress: Some((c, b)),
-        bundles: vec![MigrateBundle::new(
-            IPPROTO_ESP,
-            Mode::Tunnel,
-            1,
-            Endpoints { src: a, dst: b },
-            Endpoints { src: c, dst: b },
-        )],
-        natt: None,
-    }
-    .message()
-    .with_seq(1)
-    .with_pid(42)
-}
 
 /// 100 SADB_DUMP replies (ESP tunnel SAs with a key, lifetimes, SA2, NAT-T on every other one);
 /// the last has seq 0 as Linux ends a dump.

@@ -10,6 +10,9 @@ use pfkey::message::*;
 use pfkey::wire::Dialect;
 use pfkey::wire::numbers::*;
 
+mod fixtures;
+use fixtures::sa;
+
 struct Counting;
 
 thread_local! {
@@ -42,32 +45,8 @@ fn allocations(f: impl FnOnce()) -> usize {
     ALLOCS.with(Cell::get) - before
 }
 
-fn sa(s: &str) -> SockAddr {
-    SockAddr::new(s.parse().unwrap())
-}
-
 fn migrate(v6: bool) -> Vec<u8> {
-    let (a, b, c, n1, n2, plen) = if v6 {
-        (sa("2001:db8:1::1"), sa("2001:db8:2::1"), sa("2001:db8:3::1"), sa("fd00:1::"), sa("fd00:2::"), 64)
-    } else {
-        (sa("192.0.2.1"), sa("198.51.100.1"), sa("203.0.113.1"), sa("10.1.0.0"), sa("10.2.0.0"), 16)
-    };
-    Migrate {
-        selector: Selector::new(n1, plen, n2, plen),
-        dir: PolicyDir::Outbound,
-        kmaddress: Some((c, b)),
-        bundles: vec![MigrateBundle::new(
-            IPPROTO_ESP,
-            Mode::Tunnel,
-            1,
-            Endpoints { src: a, dst: b },
-            Endpoints { src: c, dst: b },
-        )],
-        natt: None,
-    }
-    .message()
-    .to_bytes(Dialect::Linux)
-    .unwrap()
+    fixtures::migrate(v6).to_bytes(Dialect::Linux).unwrap()
 }
 
 fn dump_message() -> Vec<u8> {
