@@ -350,15 +350,10 @@ fn message(d: Dialect) -> BoxedStrategy<Message<'static>> {
 /// Whether every `trailing` of `e` (and of its requests) is `None`.
 fn canonical(e: &Extension<'_>) -> bool {
     use Extension as E;
+    if let Some(a) = e.as_address() {
+        return a.trailing.is_none();
+    }
     match e {
-        E::AddressSrc(a)
-        | E::AddressDst(a)
-        | E::AddressProxy(a)
-        | E::NatTOa(a)
-        | E::NatTOai(a)
-        | E::NatTOar(a)
-        | E::NewAddressSrc(a)
-        | E::NewAddressDst(a) => a.trailing.is_none(),
         E::KeyAuth(k) | E::KeyEncrypt(k) => k.trailing.is_none(),
         E::IdentitySrc(i) | E::IdentityDst(i) => i.trailing.is_none(),
         E::Sensitivity(s) => s.trailing.is_none(),

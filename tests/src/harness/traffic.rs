@@ -72,17 +72,7 @@ impl Receiver {
                 set_rcvbuf(&sock, 4 << 20);
                 Ok(sock)
             })();
-            let sock = match setup {
-                Ok(s) => {
-                    let _ = tx.send(Ok(()));
-                    s
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    let _ = tx.send(Err(e));
-                    return Err(HarnessError::Thread(msg));
-                }
-            };
+            let sock = report_ready(setup, &tx)?;
             let mut log = RecvLog::default();
             let mut buf = [0u8; 2048];
             while !stop2.load(Ordering::Relaxed) {
@@ -106,6 +96,25 @@ impl Receiver {
     pub fn finish(self) -> Result<RecvLog, HarnessError> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().unwrap_or_else(|_| Err(HarnessError::Thread("a receiver panicked".into())))
+    }
+}
+
+/// Tells the spawning thread whether this thread's setup worked (the error goes to it whole) and
+/// hands the set-up value on.
+fn report_ready<T>(
+    setup: Result<T, HarnessError>,
+    tx: &std::sync::mpsc::Sender<Result<(), HarnessError>>,
+) -> Result<T, HarnessError> {
+    match setup {
+        Ok(v) => {
+            let _ = tx.send(Ok(()));
+            Ok(v)
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let _ = tx.send(Err(e));
+            Err(HarnessError::Thread(msg))
+        }
     }
 }
 
@@ -159,17 +168,7 @@ impl Sender {
                 let sock = UdpSocket::bind(src).map_err(io(format!("binding {src} in {ns}")))?;
                 Ok(sock)
             })();
-            let sock = match setup {
-                Ok(s) => {
-                    let _ = tx.send(Ok(()));
-                    s
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    let _ = tx.send(Err(e));
-                    return Err(HarnessError::Thread(msg));
-                }
-            };
+            let sock = report_ready(setup, &tx)?;
             let mut log = SendLog::default();
             let mut buf = [0u8; DATAGRAM];
             buf[..4].copy_from_slice(&MAGIC);
