@@ -27,8 +27,10 @@ series="$patch_dir/series"
 tarball=/usr/src/linux-source-6.12.tar.xz
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/pfkey-mobike"
 jobs=${JOBS:-$(nproc)}
-# Bump when the way this script turns inputs into an image changes.
+# Bump when the way this script turns inputs into an image changes (per flavour, so that a
+# change to how patched kernels are made does not rebuild the stock one).
 recipe=1
+[[ "$flavour" == patched ]] && recipe=2
 
 log() { echo "build-kernel[$flavour]: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -79,16 +81,51 @@ start=$(date +%s)
 tree="$cache/src/$flavour"
 log "building $flavour-$hash from linux-source-6.12 $src_version with ${#patches[@]} patches, -j$jobs"
 log "source tree: $tree"
-rm -rf "$tree" "$tree.tmp"
-mkdir -p "$tree.tmp"
-log "unpacking $tarball"
-tar -xf "$tarball" -C "$tree.tmp" --strip-components=1
-mv "$tree.tmp" "$tree"
 
-for p in "${patches[@]}"; do
-    log "applying $(basename "$p")"
-    patch -d "$tree" -p1 --forward --batch <"$p" || die "$(basename "$p") does not apply"
-done
+# A fresh tree of the pristine source, recording which source version it holds.
+unpack() {
+    rm -rf "$1" "$1.tmp"
+    mkdir -p "$1.tmp"
+    log "unpacking $tarball"
+    tar -xf "$tarball" -C "$1.tmp" --strip-components=1
+    echo "$src_version" >"$1.tmp/.pfkey-source-version"
+    mv "$1.tmp" "$1"
+}
+
+# The patched tree is a git repository whose first commit is the pristine source (tag `base`):
+# each build resets it to `base` and applies the series with `git am`, as a kernel developer
+# would, and keeps the object files, so a changed patch recompiles only what it touches. (A
+# copy of the stock tree's objects would not help: kbuild records absolute paths, and a tree
+# at another path rebuilds everything.)
+git_base() {
+    local version=""
+    [[ -f "$tree/.git/pfkey-source-version" ]] && version=$(cat "$tree/.git/pfkey-source-version")
+    [[ "$version" == "$src_version" ]] && return 0
+    unpack "$tree"
+    log "recording the pristine source in git (tag base)"
+    rm -rf "$tree/.git"
+    git -C "$tree" init -q
+    # Debian's top-level .gitignore ignores everything ("/*"): track exactly the tarball's files.
+    tar -tf "$tarball" | sed -n 's|^[^/]*/||p' | grep -v -e '/$' -e '^$' >"$tree/.git/pfkey-files"
+    (cd "$tree" && xargs -a .git/pfkey-files -d '\n' git add -f)
+    git -C "$tree" "${gitid[@]}" commit -q -m "Linux 6.12 (Debian linux-source-6.12 $src_version)"
+    git -C "$tree" tag -f base >/dev/null
+    echo "$src_version" >"$tree/.git/pfkey-source-version"
+}
+
+gitid=(-c user.name=pfkey-mobike -c user.email=pfkey-mobike@example.invalid)
+if [[ "$flavour" == patched ]]; then
+    git_base
+    git -C "$tree" am --abort >/dev/null 2>&1 || true
+    git -C "$tree" reset -q --hard base
+    for p in "${patches[@]}"; do
+        log "git am $(basename "$p")"
+        git -C "$tree" "${gitid[@]}" am -q --whitespace=error-all "$p" ||
+            die "$(basename "$p") does not apply with git am"
+    done
+else
+    unpack "$tree"
+fi
 
 cd "$tree"
 log "configuring: tinyconfig + $(basename "$fragment")"
@@ -123,8 +160,19 @@ make ARCH=x86_64 -j"$jobs" bzImage 2>&1 | tee build.log | while IFS= read -r l; 
     esac
 done || die "make bzImage failed; see $tree/build.log"
 
+rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 cp arch/x86/boot/bzImage .config System.map build.log config-merge.log "$out.tmp/"
+
+# The series' kselftest, built against this tree's UAPI headers, ships with the image.
+selftest=tools/testing/selftests/net/pfkey_mobility.c
+if [[ -f "$selftest" ]]; then
+    log "building the selftest $(basename "$selftest" .c)"
+    make -s ARCH=x86_64 headers
+    mkdir -p "$out.tmp/selftests"
+    gcc -O2 -Wall -Werror -isystem usr/include -I tools/testing/selftests \
+        -o "$out.tmp/selftests/pfkey_mobility" "$selftest" || die "the selftest does not build"
+fi
 rm -rf "$out"
 mv "$out.tmp" "$out"
 ln -sfn "kernels/$flavour-$hash" "$link"

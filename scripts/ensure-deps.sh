@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what the kernel lab needs, only when it is missing: the Linux 6.12 source package,
-# the kernel build tools, QEMU and iproute2. Debian/Ubuntu, as root (CI runs as root).
+# the kernel build tools, QEMU and iproute2, and what `git am` and checkpatch.pl need.
+# Debian/Ubuntu, as root (CI runs as root).
 # Safe to run repeatedly: with everything present it does nothing and touches no network.
 set -euo pipefail
 
 PACKAGES=(linux-source-6.12 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio iproute2
-          gcc make xz-utils)
+          gcc make xz-utils git perl python3-ply python3-git)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
