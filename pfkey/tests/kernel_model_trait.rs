@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use pfkey::kernel::model::ModelConfig;
-use pfkey::kernel::{GetSpi, Kernel, KernelEvent, Model, ModelKernel, MoveMechanism, SaId};
+use pfkey::kernel::{
+    Capabilities, GetSpi, Kernel, KernelError, KernelEvent, Model, ModelKernel, MoveMechanism, MoveSa, SaId, Support,
+};
 use pfkey::message::*;
 use pfkey::wire::numbers::*;
 
@@ -204,4 +206,90 @@ fn an_acknowledged_migrate_is_not_reported_back_as_an_event_but_others_see_it() 
         }
     }
     assert_eq!(seen, 1, "listeners still get the stock broadcast");
+}
+
+/// The per-SA move of the outbound SA to the LTE uplink, with the policy it belongs to.
+fn out_sa_move() -> MoveSa {
+    MoveSa {
+        update: UpdateAddresses {
+            satype: SaType::Esp,
+            spi: 0x1001,
+            src: a(MOBILE),
+            dst: a(GW),
+            mode: Mode::Tunnel,
+            reqid: 1,
+            new_src: Some(a(LTE)),
+            new_dst: None,
+            natt: None,
+        },
+        policy: Some((sel(), PolicyDir::Outbound)),
+    }
+}
+
+#[test]
+fn the_probe_tells_a_stock_kernel_from_a_patched_one_and_changes_nothing() {
+    for (config, has) in [(ModelConfig::stock_linux(), Support::No), (ModelConfig::patched(), Support::Yes)] {
+        let (k, mut km, mut observer) = tunnel(config);
+        while observer.next_event(Some(Duration::ZERO)).unwrap().is_some() {}
+        let (sad, spd) = (k.sad(), k.spd());
+        let caps = km.capabilities().unwrap();
+        assert_eq!(
+            caps,
+            Capabilities { update_addresses: has, migrate_natt: has, migrate_reply: Support::Unknown },
+            "{config:?}"
+        );
+        assert_eq!((k.sad(), k.spd()), (sad, spd), "the probe changed the SAD or SPD");
+        assert_eq!(observer.next_event(Some(Duration::ZERO)).unwrap(), None, "other sockets saw the probe");
+        // The MIGRATE answer is learned from the first successful MIGRATE.
+        km.migrate(&out_move()).unwrap();
+        assert_eq!(km.capabilities().unwrap().migrate_reply, has, "{config:?}");
+    }
+}
+
+#[test]
+fn move_sa_uses_the_per_sa_update_where_the_kernel_has_it() {
+    let (k, mut km, _) = tunnel(ModelConfig::patched());
+    let out = km.move_sa(&out_sa_move()).unwrap();
+    assert_eq!((out.mechanism, out.acknowledged), (MoveMechanism::UpdateAddresses, true));
+    let sa = k.sad().into_iter().find(|s| s.spi == 0x1001).unwrap();
+    assert_eq!(sa.src, a(LTE));
+    let pol = k.spd().into_iter().find(|p| p.dir == PolicyDir::Outbound).unwrap();
+    assert_eq!(pol.templates[0].endpoints.unwrap().src, a(MOBILE), "the per-SA update leaves policies");
+}
+
+#[test]
+fn move_sa_falls_back_to_a_narrowed_migrate_on_stock_linux() {
+    let (k, mut km, _) = tunnel(ModelConfig::stock_linux());
+    let out = km.move_sa(&out_sa_move()).unwrap();
+    assert_eq!((out.mechanism, out.acknowledged), (MoveMechanism::Migrate, false));
+    let sa = k.sad().into_iter().find(|s| s.spi == 0x1001).unwrap();
+    assert_eq!(sa.src, a(LTE));
+    let inbound = k.sad().into_iter().find(|s| s.spi == 0x2001).unwrap();
+    assert_eq!(inbound.dst, a(MOBILE), "only the named SA moved");
+    let pol = k.spd().into_iter().find(|p| p.dir == PolicyDir::Outbound).unwrap();
+    assert_eq!(pol.templates[0].endpoints.unwrap().src, a(LTE), "MIGRATE moves the template with it");
+    let mut alone = out_sa_move();
+    alone.policy = None;
+    alone.update.spi = 0x2001;
+    let err = km.move_sa(&alone).unwrap_err();
+    assert!(matches!(err, KernelError::Unsupported { .. }), "{err}");
+}
+
+#[test]
+fn natt_in_a_migrate_must_be_consistent() {
+    let (k, mut km, _) = tunnel(ModelConfig::patched());
+    let before = (k.sad(), k.spd());
+    for (natt, why) in [
+        (NatT { nat_t_type: NatTType::EspInUdp, sport: 0, dport: 4500 }, "a type without both ports"),
+        (NatT { nat_t_type: NatTType::EspInUdpNonIke, sport: 4500, dport: 4500 }, "a type ESP does not implement"),
+        (NatT { nat_t_type: NatTType::None, sport: 4500, dport: 0 }, "removal with ports"),
+    ] {
+        let m = Migrate { natt: Some(natt), ..out_move() };
+        assert_eq!(km.migrate(&m).unwrap_err().errno(), Some(libc::EINVAL), "{why}");
+        assert_eq!((k.sad(), k.spd()), before, "{why} changed something");
+    }
+    let on = Migrate { natt: Some(NatT::esp_in_udp(4500, 4500)), ..out_move() };
+    assert!(km.migrate(&on).unwrap().acknowledged);
+    let sa = k.sad().into_iter().find(|s| s.spi == 0x1001).unwrap();
+    assert_eq!(sa.natt, Some(NatT::esp_in_udp(4500, 4500)));
 }

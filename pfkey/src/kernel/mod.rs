@@ -19,7 +19,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{
-    Lifetime, Message, Migrate, NatT, ParseError, PolicySpec, SaSpec, Selector, SockAddr, UpdateAddresses,
+    Endpoints, Lifetime, Message, Migrate, MigrateBundle, NatT, ParseError, PolicySpec, SaSpec, Selector, SockAddr,
+    UpdateAddresses,
 };
 use crate::wire::numbers::{Mode, PolicyDir, SaType, errno_name};
 
@@ -83,6 +84,14 @@ pub enum KernelError {
         /// The operation.
         op: &'static str,
         /// What was wrong.
+        detail: String,
+    },
+    /// The running kernel offers no mechanism for the operation.
+    #[error("{op}: not supported by this kernel: {detail}")]
+    Unsupported {
+        /// The operation.
+        op: &'static str,
+        /// What is missing.
         detail: String,
     },
 }
@@ -150,6 +159,56 @@ pub enum MoveMechanism {
     Migrate,
     /// `SADB_UPDATE` with `SADB_X_EXT_NEW_ADDRESS_SRC/DST` (one SA).
     UpdateAddresses,
+}
+
+/// Whether the running kernel has one of this project's PF_KEY extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Support {
+    /// Present.
+    Yes,
+    /// Absent.
+    No,
+    /// Not known (not probed, or learned only from use).
+    Unknown,
+}
+
+impl Support {
+    fn from_bool(b: bool) -> Self {
+        if b { Support::Yes } else { Support::No }
+    }
+}
+
+/// What the running kernel supports of the mobility extensions (`spec/draft-pfkey-mobility.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// `SADB_UPDATE` with `SADB_X_EXT_NEW_ADDRESS_SRC/DST` moves one SA.
+    pub update_addresses: Support,
+    /// NAT-T extensions inside `SADB_X_MIGRATE` set the moved SAs' encapsulation.
+    pub migrate_natt: Support,
+    /// A successful `SADB_X_MIGRATE` is answered to its requester. Only a successful MIGRATE shows
+    /// it, so this is `Unknown` until the first one.
+    pub migrate_reply: Support,
+}
+
+impl Capabilities {
+    /// Nothing known.
+    pub const UNKNOWN: Capabilities = Capabilities {
+        update_addresses: Support::Unknown,
+        migrate_natt: Support::Unknown,
+        migrate_reply: Support::Unknown,
+    };
+}
+
+/// One SA to move with [`Kernel::move_sa`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveSa {
+    /// The SA, its new addresses and encapsulation (the per-SA update request).
+    pub update: UpdateAddresses,
+    /// The policy whose template names this SA, by selector and direction: without the per-SA
+    /// update, the SA (and that template) move with a `SADB_X_MIGRATE` narrowed to this SA's
+    /// protocol, mode and reqid. `None`: no fallback.
+    pub policy: Option<(Selector, PolicyDir)>,
 }
 
 /// The result of a move.
@@ -257,6 +316,40 @@ pub trait Kernel {
     /// plain UPDATE of a mature SA without keys, which it answers with `EINVAL` for ESP; a kernel
     /// that answers success without moving the SA gives [`KernelError::BadReply`].
     fn update_addresses(&mut self, u: &UpdateAddresses) -> Result<MoveOutcome, KernelError>;
+    /// What the kernel supports of the mobility extensions. The default knows nothing; the
+    /// PF_KEY backend probes with requests that fail without changing anything.
+    fn capabilities(&mut self) -> Result<Capabilities, KernelError> {
+        Ok(Capabilities::UNKNOWN)
+    }
+    /// Moves one SA with the best mechanism the kernel offers and says which it used: the per-SA
+    /// update where [`Capabilities::update_addresses`] is `Yes` (the SA alone; its policies stay),
+    /// else a `SADB_X_MIGRATE` of [`MoveSa::policy`] narrowed to this SA (the SA and that
+    /// policy's template move together).
+    fn move_sa(&mut self, mv: &MoveSa) -> Result<MoveOutcome, KernelError> {
+        if self.capabilities()?.update_addresses == Support::Yes {
+            return self.update_addresses(&mv.update);
+        }
+        let u = &mv.update;
+        let Some((selector, dir)) = &mv.policy else {
+            return Err(KernelError::Unsupported {
+                op: "move SA",
+                detail: "no per-SA address update, and no policy given to migrate instead".into(),
+            });
+        };
+        let proto = u.satype.proto().ok_or_else(|| KernelError::Unsupported {
+            op: "move SA",
+            detail: format!("SA type {} has no IP protocol to migrate", u.satype),
+        })?;
+        let old = Endpoints { src: u.src, dst: u.dst };
+        let new = Endpoints { src: u.new_src.unwrap_or(u.src), dst: u.new_dst.unwrap_or(u.dst) };
+        self.migrate(&Migrate {
+            selector: *selector,
+            dir: *dir,
+            kmaddress: None,
+            bundles: vec![MigrateBundle::new(proto, u.mode, u.reqid, old, new)],
+            natt: u.natt,
+        })
+    }
     /// `SADB_REGISTER` for `satype`: receive ACQUIREs and learn the supported algorithms.
     fn register(&mut self, satype: SaType) -> Result<Message<'static>, KernelError>;
     /// `SADB_X_PROMISC`: receive every message any socket sends.

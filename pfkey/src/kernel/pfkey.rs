@@ -25,13 +25,16 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{Channel, GetSpi, Kernel, KernelError, KernelEvent, MoveMechanism, MoveOutcome, SaEntry, SaId};
+use super::{
+    Capabilities, Channel, GetSpi, Kernel, KernelError, KernelEvent, MoveMechanism, MoveOutcome, SaEntry, SaId, Support,
+};
 use crate::message::{
-    self, Message, Migrate, MigrateBundle, ParseError, PolicySpec, SaSpec, Selector, SockAddr, UpdateAddresses,
+    self, Endpoints, Message, Migrate, MigrateBundle, NatT, ParseError, PolicySpec, SaSpec, Selector, SockAddr,
+    UpdateAddresses,
 };
 use crate::socket::PfKeySocket;
 use crate::wire::Dialect;
-use crate::wire::numbers::{ExtKind, IPSEC_ULPROTO_ANY, MessageType, Mode, PolicyDir, SaType};
+use crate::wire::numbers::{ExtKind, IPSEC_ULPROTO_ANY, MessageType, Mode, NatTType, PolicyDir, SaType};
 
 /// How long a request waits for its answer unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,6 +70,10 @@ pub struct PfKeyKernel<C> {
     /// A MIGRATE the kernel acknowledged to us directly (patched kernel): its seq-0 broadcast,
     /// which follows the reply, reports our own move and is no event.
     own_migrate: Option<Migrate>,
+    /// Whether the last successful MIGRATE was answered to us (a patched kernel); `None` before.
+    migrate_replies: Option<bool>,
+    /// What the kernel supports, once probed.
+    capabilities: Option<Capabilities>,
     malformed: u64,
     dropped_events: u64,
 }
@@ -79,6 +86,9 @@ enum Step<T> {
     Consumed,
     /// The answer.
     Done(Result<T, KernelError>),
+    /// An answer, unless a better one is already queued behind it: the messages already received
+    /// are read (without waiting) and a `Done` among them wins.
+    Tentative(Result<T, KernelError>),
 }
 
 /// The raw base-header fields, readable even when the message does not parse.
@@ -122,6 +132,8 @@ impl<C: Channel> PfKeyKernel<C> {
             last_rx: Vec::new(),
             answered: None,
             own_migrate: None,
+            migrate_replies: None,
+            capabilities: None,
             malformed: 0,
             dropped_events: 0,
         }
@@ -289,8 +301,14 @@ impl<C: Channel> PfKeyKernel<C> {
         }
         let mut echo_expected = self.promisc;
         let deadline = Instant::now().checked_add(self.timeout);
+        let mut tentative: Option<Result<T, KernelError>> = None;
         loop {
-            if !self.read_next(deadline)? {
+            // With a tentative answer in hand, only what is already queued can still change it.
+            let until = if tentative.is_some() { Some(Instant::now()) } else { deadline };
+            if !self.read_next(until)? {
+                if let Some(r) = tentative {
+                    return r;
+                }
                 tracing::debug!(op, seq, timeout = ?self.timeout, "PF_KEY request timed out");
                 return Err(KernelError::Timeout { op, timeout: self.timeout });
             }
@@ -328,6 +346,7 @@ impl<C: Channel> PfKeyKernel<C> {
                     }
                     return r;
                 }
+                Step::Tentative(r) => tentative = Some(r),
                 Step::Consumed => {}
                 Step::Unrelated => {
                     tracing::trace!(
@@ -360,6 +379,56 @@ impl<C: Channel> PfKeyKernel<C> {
             tracing::trace!(seq = m.header.seq, msg_type = %m.msg_type(), "dropped a repeated answer");
         }
         repeated
+    }
+
+    /// Probes the mobility extensions with two requests that fail whatever the kernel is, and
+    /// change nothing, but fail differently with and without the extension (addresses from the
+    /// documentation ranges, SPI 1 from the range IANA reserves, so no real SA or policy matches):
+    /// - a keyless `SADB_UPDATE` of SPI 1 with `SADB_X_EXT_NEW_ADDRESS_DST`: the extension looks
+    ///   the SA up and answers `ESRCH`; stock Linux skips the unknown extension and refuses an
+    ///   ESP UPDATE without keys with `EINVAL`;
+    /// - a `SADB_X_MIGRATE` with a NAT-T type and no ports: the extension refuses it with
+    ///   `EINVAL` before any lookup; stock Linux ignores NAT-T and finds no policy (`ENOENT`).
+    fn probe(&mut self) -> Result<Capabilities, KernelError> {
+        let ip = |s: &str| SockAddr::new(s.parse().expect("a literal address"));
+        let verdict = |r: Result<MoveOutcome, KernelError>, yes: i32, no: i32| match r {
+            Err(KernelError::Errno { errno, .. }) if errno == yes => Ok(Support::Yes),
+            Err(KernelError::Errno { errno, .. }) if errno == no => Ok(Support::No),
+            Err(e @ (KernelError::Io(_) | KernelError::NoPfKey(_) | KernelError::Timeout { .. })) => Err(e),
+            other => {
+                tracing::warn!(?other, "unexpected answer to a capability probe");
+                Ok(Support::Unknown)
+            }
+        };
+        let update = UpdateAddresses {
+            satype: SaType::Esp,
+            spi: 1,
+            src: ip("192.0.2.1"),
+            dst: ip("192.0.2.2"),
+            mode: Mode::Any,
+            reqid: 0,
+            new_src: None,
+            new_dst: Some(ip("192.0.2.3")),
+            natt: None,
+        };
+        let update_addresses = verdict(self.update_addresses(&update), libc::ESRCH, libc::EINVAL)?;
+        let migrate = Migrate {
+            selector: Selector::new(ip("192.0.2.255"), 32, ip("198.51.100.255"), 32),
+            dir: PolicyDir::Outbound,
+            kmaddress: None,
+            bundles: vec![MigrateBundle::new(
+                crate::wire::numbers::IPPROTO_ESP,
+                Mode::Tunnel,
+                0,
+                Endpoints { src: ip("192.0.2.1"), dst: ip("192.0.2.2") },
+                Endpoints { src: ip("192.0.2.3"), dst: ip("192.0.2.4") },
+            )],
+            natt: Some(NatT { nat_t_type: NatTType::EspInUdp, sport: 0, dport: 0 }),
+        };
+        let migrate_natt = verdict(self.migrate(&migrate), libc::EINVAL, libc::ENOENT)?;
+        let caps = Capabilities { update_addresses, migrate_natt, migrate_reply: Support::Unknown };
+        tracing::debug!(?caps, "probed the PF_KEY mobility extensions");
+        Ok(caps)
     }
 
     /// A request answered by one reply of the same type, seq and pid.
@@ -547,6 +616,10 @@ impl<C: Channel> Kernel for PfKeyKernel<C> {
     fn migrate(&mut self, m: &Migrate) -> Result<MoveOutcome, KernelError> {
         const OP: &str = "SADB_X_MIGRATE";
         let outcome = |acknowledged| MoveOutcome { mechanism: MoveMechanism::Migrate, acknowledged };
+        // A patched kernel queues the seq-0/pid-0 broadcast and then our own answer, both before
+        // our send returns; stock Linux sends only the broadcast. So the broadcast is a tentative
+        // answer that our own reply, if already queued, confirms.
+        let mut saw_broadcast = false;
         let result = self.transact(m.message(), |reply, seq, pid| {
             if reply.msg_type() != MessageType::XMigrate {
                 return Step::Unrelated;
@@ -558,19 +631,39 @@ impl<C: Channel> Kernel for PfKeyKernel<C> {
                     e => Err(KernelError::Errno { op: OP, errno: i32::from(e) }),
                 });
             }
-            if h.seq == 0 && h.pid == 0 && reply.errno() == 0 {
+            if h.seq == 0 && h.pid == 0 && reply.errno() == 0 && !saw_broadcast {
                 match Migrate::from_message(reply) {
-                    Ok(got) if migrate_reports(m, &got) => return Step::Done(Ok(outcome(false))),
+                    Ok(got) if migrate_reports(m, &got) => {
+                        saw_broadcast = true;
+                        return Step::Tentative(Ok(outcome(false)));
+                    }
                     Ok(_) => {}
                     Err(rule) => tracing::debug!(%rule, "unreadable MIGRATE broadcast"),
                 }
             }
             Step::Unrelated
         });
-        if let Ok(MoveOutcome { acknowledged: true, .. }) = result {
-            self.own_migrate = Some(m.clone());
+        if let Ok(o) = &result {
+            self.migrate_replies = Some(o.acknowledged);
+            // An answer that came before its broadcast: that broadcast is still to come.
+            if o.acknowledged && !saw_broadcast {
+                self.own_migrate = Some(m.clone());
+            }
         }
         result
+    }
+
+    fn capabilities(&mut self) -> Result<Capabilities, KernelError> {
+        let mut caps = match self.capabilities {
+            Some(c) => c,
+            None => {
+                let c = self.probe()?;
+                self.capabilities = Some(c);
+                c
+            }
+        };
+        caps.migrate_reply = self.migrate_replies.map_or(Support::Unknown, Support::from_bool);
+        Ok(caps)
     }
 
     fn update_addresses(&mut self, u: &UpdateAddresses) -> Result<MoveOutcome, KernelError> {

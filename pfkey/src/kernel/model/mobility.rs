@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use crate::message::{Endpoints, Extension, Message, Migrate, NatT, Template};
+use crate::message::{Endpoints, Message, Migrate, NatT, Template};
 use crate::wire::numbers::ExtKind;
 use crate::wire::numbers::{Mode, NatTType, SaState, SaType};
 
@@ -40,11 +40,30 @@ fn natt_setting(n: NatT) -> Option<NatT> {
     (n.nat_t_type != NatTType::None).then_some(n)
 }
 
+/// The NAT-T extensions of a request that moves SAs (`pfkey_natt_from_exts`): none keeps the
+/// SAs' encapsulation (`Ok(None)`), type 0 without ports removes it, `UDP_ENCAP_ESPINUDP` with
+/// both ports non-zero sets it. Ports without a type, a type without both ports and any other
+/// type (ESP implements only `UDP_ENCAP_ESPINUDP`) are `EINVAL`.
+fn natt_request(m: &Message<'_>) -> Result<Option<NatT>, i32> {
+    let sport = m.nat_t_port(ExtKind::NatTSport).map(|p| p.port);
+    let dport = m.nat_t_port(ExtKind::NatTDport).map(|p| p.port);
+    let Some(t) = m.nat_t_type() else {
+        return if sport.is_some() || dport.is_some() { Err(libc::EINVAL) } else { Ok(None) };
+    };
+    let (sport, dport) = (sport.unwrap_or(0), dport.unwrap_or(0));
+    match t.nat_t_type {
+        NatTType::None if sport == 0 && dport == 0 => Ok(Some(NatT { nat_t_type: NatTType::None, sport, dport })),
+        NatTType::EspInUdp if sport != 0 && dport != 0 => Ok(Some(NatT::esp_in_udp(sport, dport))),
+        _ => Err(libc::EINVAL),
+    }
+}
+
 impl State {
     /// `pfkey_migrate` → `xfrm_migrate`.
     pub(crate) fn migrate(&mut self, pid: u32, m: &Message<'_>) -> Handled {
         let (s, d) = src_dst(m)?;
         let pol = m.policy().ok_or(libc::EINVAL)?;
+        let natt = if self.config.migrate_natt { natt_request(m)? } else { None };
         if u8::from(pol.dir) >= 4 {
             return Err(libc::EINVAL);
         }
@@ -73,7 +92,6 @@ impl State {
         let selector = selector_of(m)?;
         let pidx = self.spd.iter().position(|p| p.dir == pol.dir && p.selector == selector).ok_or(libc::ENOENT)?;
         // Stage 2: the first (newest) matching SA of each bundle, cloned to the new endpoints.
-        let natt = if self.config.migrate_natt { NatT::from_message(m) } else { None };
         let mut by_age: Vec<usize> = (0..self.sad.len()).collect();
         by_age.sort_by_key(|&i| std::cmp::Reverse(self.sad[i].order));
         let mut moved: Vec<usize> = Vec::new();
@@ -146,24 +164,24 @@ impl State {
             proto: proto_to_xfrm(d.proto),
         };
         let note = migrate_message(&sel, pol.dir, &bundles, km, natt);
-        // The patched kernel answers the requester first, then notifies every listener as stock
-        // Linux does; the requester can tell its own answer by seq and pid.
+        self.send(&note, Bcast::All, None)?;
+        // The patched kernel then answers the requester alone with its own request (errno 0,
+        // its seq and pid), so that it can tell its move from another one.
         if self.config.migrate_reply {
-            let reply = note.clone().with_seq(m.header.seq).with_pid(m.header.pid);
+            let mut reply = m.clone().into_owned();
+            reply.header.errno = 0;
             self.send(&reply, Bcast::One, Some(pid))?;
         }
-        self.send(&note, Bcast::All, None)?;
         Ok(())
     }
 
     /// `SADB_UPDATE` with `SADB_X_EXT_NEW_ADDRESS_SRC/DST` (and/or NAT-T, without keys): moves
     /// exactly one SA, keeping its SPI, keys, counters and replay state; policies are untouched.
+    /// The checks come in `pfkey_update_addresses`'s order, so that a request with several faults
+    /// gets the same errno.
     pub(crate) fn update_addresses(&mut self, m: &Message<'_>) -> Handled {
         let sa = m.sa().ok_or(libc::EINVAL)?;
         let (s, d) = src_dst(m)?;
-        if m.has(ExtKind::LifetimeHard) != m.has(ExtKind::LifetimeSoft) {
-            return Err(libc::EINVAL);
-        }
         let satype = m.header.satype;
         let proto = satype2proto(satype);
         if proto == 0 || proto == super::sad::PROTO_ANY {
@@ -172,22 +190,12 @@ impl State {
         if m.has(ExtKind::KeyAuth) || m.has(ExtKind::KeyEncrypt) {
             return Err(libc::EINVAL);
         }
-        let new_src = m.address(ExtKind::NewAddressSrc).map_or(host(&s.addr), |a| host(&a.addr));
-        let new_dst = m.address(ExtKind::NewAddressDst).map_or(host(&d.addr), |a| host(&a.addr));
-        if new_src.is_v6() != new_dst.is_v6() || new_src.ip().is_unspecified() || new_dst.ip().is_unspecified() {
+        if m.has(ExtKind::LifetimeHard) != m.has(ExtKind::LifetimeSoft) {
             return Err(libc::EINVAL);
         }
-        let natt = NatT::from_message(m);
-        if let Some(n) = natt {
-            match n.nat_t_type {
-                NatTType::None => {}
-                NatTType::EspInUdp | NatTType::EspInUdpNonIke => {
-                    if satype != SaType::Esp || n.sport == 0 || n.dport == 0 {
-                        return Err(libc::EINVAL);
-                    }
-                }
-                _ => return Err(libc::EINVAL),
-            }
+        let natt = natt_request(m)?;
+        if natt.is_some() && satype != SaType::Esp {
+            return Err(libc::EINVAL);
         }
         let i = self.find_sa(d.addr.ip(), sa.spi, satype).ok_or(libc::ESRCH)?;
         let x = &self.sad[i];
@@ -203,13 +211,20 @@ impl State {
         if x.state == SaState::Larval {
             return Err(libc::EINVAL);
         }
+        let new_src = m.address(ExtKind::NewAddressSrc).map_or(x.src, |a| host(&a.addr));
+        let new_dst = m.address(ExtKind::NewAddressDst).map_or(x.dst, |a| host(&a.addr));
+        if new_src.is_v6() != new_dst.is_v6() || new_src.ip().is_unspecified() || new_dst.ip().is_unspecified() {
+            return Err(libc::EINVAL);
+        }
         if new_dst.ip() != x.dst.ip() && self.find_sa(new_dst.ip(), x.spi, satype).is_some() {
             return Err(libc::EEXIST);
         }
-        let x = &mut self.sad[i];
+        // xfrm_state_migrate: the clone goes in (newest), the old SA goes out.
+        let mut x = self.sad.remove(i);
         tracing::debug!(spi = x.spi, from = %x.dst, to = %new_dst, "model SA addresses updated");
         x.src = new_src;
         x.dst = new_dst;
+        x.order = self.order();
         if let (Some(h), Some(s)) = (m.lifetime(ExtKind::LifetimeHard), m.lifetime(ExtKind::LifetimeSoft)) {
             x.hard = h;
             x.soft = s;
@@ -217,12 +232,10 @@ impl State {
         if let Some(n) = natt {
             x.natt = natt_setting(n);
         }
-        let mut echo = Message::new(m.msg_type(), satype).with_seq(m.header.seq).with_pid(m.header.pid);
-        for e in m.extensions.iter() {
-            if !matches!(e, Extension::KeyAuth(_) | Extension::KeyEncrypt(_)) {
-                echo.push(e.into_owned());
-            }
-        }
+        self.sad.push(x);
+        // As FreeBSD does: every listener gets the request itself (it carries no keys).
+        let mut echo = m.clone().into_owned();
+        echo.header.errno = 0;
         self.send(&echo, Bcast::All, None)
     }
 }

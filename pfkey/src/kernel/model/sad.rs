@@ -115,8 +115,9 @@ impl State {
             return Err(libc::EINVAL);
         }
         if let Some(n) = natt {
-            // Only ESP takes an encapsulation, and only the ESP-in-UDP types.
-            let ok_type = matches!(n.nat_t_type, NatTType::EspInUdp | NatTType::EspInUdpNonIke);
+            // Only ESP takes an encapsulation, and esp_init_state implements only
+            // UDP_ENCAP_ESPINUDP among the UDP types.
+            let ok_type = n.nat_t_type == NatTType::EspInUdp;
             if satype != SaType::Esp || !ok_type {
                 return Err(libc::EINVAL);
             }
