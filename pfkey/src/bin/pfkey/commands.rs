@@ -335,6 +335,9 @@ pub(crate) fn outcome_text(o: &MoveOutcome) -> String {
     let what = match o.mechanism {
         MoveMechanism::Migrate => "SADB_X_MIGRATE",
         MoveMechanism::UpdateAddresses => "SADB_UPDATE + SADB_X_EXT_NEW_ADDRESS_SRC/DST",
+        MoveMechanism::XfrmMigrate => "XFRM_MSG_MIGRATE",
+        MoveMechanism::XfrmMigrateNarrowed => "XFRM_MSG_MIGRATE narrowed to the SA's reqid",
+        MoveMechanism::XfrmMigrateState => "XFRM_MSG_MIGRATE_STATE",
     };
     if o.acknowledged {
         format!("moved by {what}: acknowledged by a reply to this socket")
