@@ -414,3 +414,58 @@ fn xfrm_acquire_event_matches_what_af_key_reports() {
         }
     });
 }
+
+/// Runs the `pfkey` tool (in the caller's namespace: a child inherits its thread's).
+fn pfkey(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pfkey"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run pfkey");
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn cli_backend_xfrm_and_auto_run_the_spd_and_migrate_commands() {
+    in_fresh_netns("cli_backend_xfrm_and_auto_run_the_spd_and_migrate_commands", |_k| {
+        let sel = ["--src", "10.1.0.0/16", "--dst", "10.2.0.0/16", "--dir", "out"];
+        let spdadd =
+            [&["--backend", "xfrm", "spdadd"][..], &sel, &["--tunnel", "192.0.2.10-198.51.100.1", "--reqid", "1"]]
+                .concat();
+        let (code, out, err) = pfkey(&spdadd);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.starts_with("spid="), "{out}");
+        let (code, _, err) = pfkey(&spdadd);
+        assert_eq!((code, err.trim()), (1, "pfkey spdadd: XFRM_MSG_NEWPOLICY: EEXIST (17)"));
+        let migrate = [
+            &["--backend", "xfrm", "migrate"][..],
+            &sel,
+            &["--old", "192.0.2.10-198.51.100.1", "--new", "203.0.113.7-198.51.100.1", "--reqid", "1"],
+            &["--km", "203.0.113.7-198.51.100.1", "--json"],
+        ]
+        .concat();
+        let (code, out, err) = pfkey(&migrate);
+        assert_eq!(code, 0, "{err}");
+        let o: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!((o["mechanism"].as_str(), o["acknowledged"].as_bool()), (Some("xfrm_migrate"), Some(true)));
+        // `auto` takes XFRM on a kernel without PF_KEY; --trace shows the XFRM requests.
+        let has_pf_key = pfkey::socket::PfKeySocket::open().is_ok();
+        let (code, out, err) = pfkey(&["--backend", "auto", "--trace", "spddump", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        if !has_pf_key {
+            assert!(err.contains("XFRM_MSG_GETPOLICY"), "{err}");
+            let p: PolicySpec = serde_json::from_str(out.trim()).unwrap();
+            assert_eq!(p.templates[0].endpoints, Some(eps("203.0.113.7", "198.51.100.1")));
+        }
+        let spddelete = [&["--backend", "xfrm", "spddelete"][..], &sel].concat();
+        assert_eq!(pfkey(&spddelete).0, 0);
+        let (code, _, err) = pfkey(&spddelete);
+        assert_eq!((code, err.trim()), (1, "pfkey spddelete: XFRM_MSG_DELPOLICY: ENOENT (2)"));
+        for args in [&["--backend", "xfrm", "flush"][..], &["--backend", "xfrm", "flush", "--policies"]] {
+            assert_eq!(pfkey(args).0, 0, "{args:?}");
+        }
+        let (code, out, _) = pfkey(&["--backend", "xfrm", "dump"]);
+        assert_eq!((code, out.trim()), (0, "No SAD entries."));
+    });
+}
