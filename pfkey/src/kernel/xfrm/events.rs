@@ -107,3 +107,127 @@ pub fn decode(m: &NlMessage<'_>) -> Result<Option<KernelEvent>, XfrmParseError> 
         _ => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use zerocopy::{Immutable, IntoBytes};
+
+    use super::*;
+    use crate::message::{Lifetime, PolicySpec, Selector};
+    use crate::wire::numbers::PolicyDir;
+
+    fn ip(s: &str) -> SockAddr {
+        SockAddr::new(s.parse().unwrap())
+    }
+
+    fn x(s: &str) -> XfrmAddress {
+        translate::xaddr(s.parse().unwrap()).0
+    }
+
+    fn decode_bytes<T: IntoBytes + Immutable>(t: u16, body: &T) -> Result<Option<KernelEvent>, XfrmParseError> {
+        let mut r = NlRequest::new(t, 0, body);
+        let bytes = r.finish(0, 0).to_vec();
+        decode(&NlMessages::new(&bytes).next().unwrap().unwrap())
+    }
+
+    fn v4_sel() -> XfrmSelector {
+        XfrmSelector { family: 2, ..Default::default() }
+    }
+
+    #[test]
+    fn acquire_is_the_event_af_key_yields() {
+        let a = XfrmUserAcquire {
+            id: XfrmId { daddr: x("198.51.100.1"), proto: 50, ..Default::default() },
+            saddr: x("192.0.2.10"),
+            sel: v4_sel(),
+            policy: XfrmUserpolicyInfo { sel: v4_sel(), index: 0x11, ..Default::default() },
+            seq: 7,
+            ..Default::default()
+        };
+        let want = KernelEvent::Acquire {
+            seq: 7,
+            satype: SaType::Esp,
+            src: ip("192.0.2.10"),
+            dst: ip("198.51.100.1"),
+            policy_id: Some(0x11),
+        };
+        assert_eq!(decode_bytes(msg::ACQUIRE, &a).unwrap(), Some(want));
+    }
+
+    #[test]
+    fn expire_carries_the_sa_hardness_and_counters() {
+        let e = XfrmUserExpire {
+            state: XfrmUsersaInfo {
+                id: XfrmId { daddr: x("198.51.100.1"), spi: 0x1000.into(), proto: 50, ..Default::default() },
+                saddr: x("192.0.2.10"),
+                curlft: XfrmLifetimeCur { bytes: 100, packets: 3, add_time: 5, use_time: 6 },
+                family: 2,
+                ..Default::default()
+            },
+            hard: 1,
+            ..Default::default()
+        };
+        let want = KernelEvent::Expire {
+            id: SaId { satype: SaType::Esp, spi: 0x1000, src: ip("192.0.2.10"), dst: ip("198.51.100.1") },
+            hard: true,
+            current: Some(Lifetime { allocations: 3, bytes: 100, addtime: 5, usetime: 6 }),
+        };
+        assert_eq!(decode_bytes(msg::EXPIRE, &e).unwrap(), Some(want));
+    }
+
+    #[test]
+    fn mapping_gives_old_and_new_peer_with_ports() {
+        let m = XfrmUserMapping {
+            id: XfrmUsersaId { daddr: x("192.0.2.10"), spi: 0x2000.into(), family: 2, proto: 50, pad: 0 },
+            reqid: 1,
+            old_saddr: x("198.51.100.1"),
+            new_saddr: x("198.51.100.9"),
+            old_sport: 4500.into(),
+            new_sport: 4501.into(),
+        };
+        let want = KernelEvent::NewMapping {
+            satype: SaType::Esp,
+            spi: 0x2000,
+            old: SockAddr::with_port("198.51.100.1".parse().unwrap(), 4500),
+            new: SockAddr::with_port("198.51.100.9".parse().unwrap(), 4501),
+        };
+        assert_eq!(decode_bytes(msg::MAPPING, &m).unwrap(), Some(want));
+    }
+
+    #[test]
+    fn policy_expire_is_spd_expire() {
+        let sel = Selector::new(ip("10.1.0.0"), 16, ip("10.2.0.0"), 16);
+        let e = XfrmUserPolexpire {
+            pol: XfrmUserpolicyInfo {
+                sel: translate::selector_to_xfrm(&sel),
+                index: 9,
+                dir: XFRM_POLICY_OUT,
+                action: XFRM_POLICY_BLOCK,
+                ..Default::default()
+            },
+            hard: 1,
+            ..Default::default()
+        };
+        let want = PolicySpec {
+            selector: sel,
+            dir: PolicyDir::Outbound,
+            policy_type: crate::wire::numbers::PolicyType::Discard,
+            priority: 0,
+            id: 9,
+            templates: vec![],
+        };
+        assert_eq!(decode_bytes(msg::POLEXPIRE, &e).unwrap(), Some(KernelEvent::SpdExpire(want)));
+    }
+
+    #[test]
+    fn short_or_nonsense_events_are_typed_errors_and_unknown_types_no_event() {
+        assert!(matches!(decode_bytes(msg::ACQUIRE, &[0u8; 12]), Err(XfrmParseError::Short { .. })));
+        let bad_family =
+            XfrmUserMapping { id: XfrmUsersaId { family: 77, proto: 50, ..Default::default() }, ..Default::default() };
+        assert!(matches!(decode_bytes(msg::MAPPING, &bad_family), Err(XfrmParseError::Unsupported { .. })));
+        let bad_proto =
+            XfrmUserMapping { id: XfrmUsersaId { family: 2, proto: 6, ..Default::default() }, ..Default::default() };
+        assert!(matches!(decode_bytes(msg::MAPPING, &bad_proto), Err(XfrmParseError::Unsupported { .. })));
+        assert_eq!(decode_bytes(msg::REPORT, &[0u8; 4]).unwrap(), None);
+    }
+}

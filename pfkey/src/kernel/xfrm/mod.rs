@@ -622,3 +622,32 @@ fn sa_id(id: &SaId, op: &'static str) -> Result<XfrmUsersaId, KernelError> {
     let (daddr, family) = xaddr(id.dst.ip());
     Ok(XfrmUsersaId { daddr, spi: id.spi.into(), family, proto: proto_of(id.satype, op)?, pad: 0 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nlmsgerr(errno: i32, extack: Option<&str>) -> Vec<u8> {
+        let mut orig = NlRequest::empty(msg::NEWPOLICY, NLM_F_ACK);
+        let orig = orig.finish(3, 4).to_vec();
+        let mut p = (-errno).to_ne_bytes().to_vec();
+        p.extend_from_slice(&orig);
+        if let Some(text) = extack {
+            let mut tlv = NlRequest::empty(0, 0);
+            tlv.attr(NLMSGERR_ATTR_MSG, &[text.as_bytes(), &[0]]);
+            p.extend_from_slice(&tlv.finish(0, 0)[size_of::<NlMsgHdr>()..]);
+        }
+        p
+    }
+
+    #[test]
+    fn an_error_ack_is_the_errno_and_a_zero_ack_success() {
+        assert!(ack_result(&nlmsgerr(0, None), "op").is_ok());
+        let e = ack_result(&nlmsgerr(libc::EEXIST, Some("Policy exists")), "XFRM_MSG_NEWPOLICY").unwrap_err();
+        assert_eq!((e.errno(), e.to_string().as_str()), (Some(libc::EEXIST), "XFRM_MSG_NEWPOLICY: EEXIST (17)"));
+        // Only the error code: still the errno, no panic.
+        assert_eq!(ack_result(&(-libc::ENOENT).to_ne_bytes(), "op").unwrap_err().errno(), Some(libc::ENOENT));
+        // Shorter than the error code: a typed error.
+        assert!(matches!(ack_result(&[1, 2], "op"), Err(KernelError::Netlink(XfrmParseError::Short { .. }))));
+    }
+}
