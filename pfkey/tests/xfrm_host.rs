@@ -295,7 +295,7 @@ fn xfrm_sa_lifecycle_and_per_sa_move() {
         let id = SaId { satype: SaType::Esp, spi: sa.spi, src: sa.src, dst: sa.dst };
         let got = k.get_sa(&id).unwrap().spec;
         assert_eq!((got.encrypt, got.state, got.reqid), (sa.encrypt.clone(), SaState::Mature, 1));
-        k.add_policy(&out_policy(1)).unwrap();
+        let pol_id = k.add_policy(&out_policy(1)).unwrap();
         let u = UpdateAddresses {
             satype: SaType::Esp,
             spi: sa.spi,
@@ -310,7 +310,16 @@ fn xfrm_sa_lifecycle_and_per_sa_move() {
         let out = k.update_addresses(&u).unwrap();
         assert!(matches!(out.mechanism, MoveMechanism::XfrmMigrateNarrowed | MoveMechanism::XfrmMigrateState));
         let moved = k.get_sa(&SaId { src: ip("203.0.113.7"), ..id }).unwrap().spec;
-        assert_eq!((moved.src, moved.spi), (ip("203.0.113.7"), sa.spi));
+        assert_eq!((moved.src, moved.spi, moved.encrypt), (ip("203.0.113.7"), sa.spi, sa.encrypt.clone()));
+        // A second move starts from where the first left the SA (and, narrowed, the template).
+        let u2 = UpdateAddresses { src: ip("203.0.113.7"), new_src: Some(ip("100.64.0.5")), ..u.clone() };
+        let out2 = k.update_addresses(&u2).unwrap();
+        assert_eq!(out2.mechanism, out.mechanism);
+        assert_eq!(k.get_sa(&SaId { src: ip("100.64.0.5"), ..id }).unwrap().spec.src, ip("100.64.0.5"));
+        if out.mechanism == MoveMechanism::XfrmMigrateNarrowed {
+            let p = k.get_policy(pol_id, PolicyDir::Outbound).unwrap();
+            assert_eq!(p.templates[0].endpoints, Some(eps("100.64.0.5", "198.51.100.1")), "the template moved too");
+        }
         k.flush_sas(SaType::Unspec).unwrap();
         assert_eq!(k.dump_sas(SaType::Unspec).unwrap(), vec![]);
     });
@@ -360,6 +369,18 @@ fn xfrm_per_sa_move_reports_the_mechanism_this_kernel_offers() {
         assert_eq!(k.get_policy(id, PolicyDir::Outbound).unwrap(), PolicySpec { id, ..out_policy(1) });
         let larval = k.get_sa(&SaId { satype: SaType::Esp, spi: 0x777, src: u.src, dst: u.dst }).unwrap().spec;
         assert_eq!((larval.src, larval.state), (u.src, SaState::Larval));
+        // Another program replaces the policy (new selector, same template): the SPD this
+        // socket remembers is stale, the kernel says so (ENOENT), and the move looks again and
+        // reaches the SA through the new policy (ENODATA again, for the larval SA).
+        let mut other = XfrmKernel::open().unwrap();
+        other.delete_policy_by_id(id, PolicyDir::Outbound).unwrap();
+        let mut replaced = out_policy(1);
+        replaced.selector = Selector::new(ip("10.7.0.0"), 16, ip("10.8.0.0"), 16);
+        other.add_policy(&replaced).unwrap();
+        assert_eq!(errno(k.update_addresses(&u)), libc::ENODATA);
+        // And when no policy names the SA any more: ENOENT.
+        other.flush_policies().unwrap();
+        assert_eq!(errno(k.update_addresses(&u)), libc::ENOENT);
     });
 }
 

@@ -65,6 +65,9 @@ struct Reply {
     payload: Vec<u8>,
 }
 
+/// A policy as the kernel stores it: info (selector untranslated) and templates.
+type RawPolicy = (XfrmUserpolicyInfo, Vec<XfrmUserTmpl>);
+
 /// The typed kernel operations over a `NETLINK_XFRM` socket.
 #[derive(Debug)]
 pub struct XfrmKernel {
@@ -78,6 +81,11 @@ pub struct XfrmKernel {
     /// Whether the kernel has `XFRM_MSG_MIGRATE_STATE` (probed once).
     migrate_state: Option<bool>,
     acquire_joined: bool,
+    /// The SPD as last dumped, for finding the policy that names an SA (the narrowed per-SA
+    /// move); dropped whenever this socket changes the SPD, refreshed when the kernel says a
+    /// cached policy no longer fits.
+    spd_cache: Option<Vec<RawPolicy>>,
+    overruns: u64,
     malformed: u64,
     dropped_events: u64,
 }
@@ -102,6 +110,8 @@ impl XfrmKernel {
             own_migrate: None,
             migrate_state: None,
             acquire_joined: false,
+            spd_cache: None,
+            overruns: 0,
             malformed: 0,
             dropped_events: 0,
         })
@@ -173,6 +183,25 @@ impl XfrmKernel {
         }
     }
 
+    /// Receives one datagram; an overrun (`ENOBUFS`: multicast events were dropped because the
+    /// socket's buffer was full) is counted and logged, and reading goes on.
+    fn recv_datagram(&mut self, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Result<bool, KernelError> {
+        loop {
+            match self.sock.recv(buf, timeout) {
+                Err(KernelError::Io(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.overruns += 1;
+                    tracing::warn!("XFRM socket overrun: the kernel dropped events (ENOBUFS)");
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// How many times the kernel reported dropping events for this socket (`ENOBUFS`).
+    pub fn overrun_count(&self) -> u64 {
+        self.overruns
+    }
+
     /// Sends `req` and collects its answer: the data messages with our seq up to the ack
     /// (`NLMSG_ERROR` 0) or, for a dump, up to `NLMSG_DONE`. An error ack is
     /// [`KernelError::Errno`]. Everything else received meanwhile is queued as events.
@@ -191,7 +220,7 @@ impl XfrmKernel {
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let mut buf = std::mem::take(&mut self.buf);
-            let got = self.sock.recv(&mut buf, left);
+            let got = self.recv_datagram(&mut buf, left);
             let got = match got {
                 Ok(g) => g,
                 Err(e) => {
@@ -255,7 +284,7 @@ impl XfrmKernel {
     }
 
     /// The SPD as the kernel stores it (policy info and templates, selectors untranslated).
-    fn raw_policies(&mut self, op: &'static str) -> Result<Vec<(XfrmUserpolicyInfo, Vec<XfrmUserTmpl>)>, KernelError> {
+    fn raw_policies(&mut self, op: &'static str) -> Result<Vec<RawPolicy>, KernelError> {
         let req = NlRequest::empty(msg::GETPOLICY, NLM_F_DUMP);
         let mut out = Vec::new();
         for r in self.transact(req, op)?.iter().filter(|r| r.msg_type == msg::NEWPOLICY) {
@@ -339,7 +368,6 @@ impl XfrmKernel {
         let mode = mode_to_xfrm(sa.mode).unwrap_or(XFRM_MODE_TRANSPORT);
         let (src, _) = xaddr(sa.src.ip());
         let (dst, family) = xaddr(sa.dst.ip());
-        let policies = self.raw_policies("XFRM_MSG_GETPOLICY")?;
         let names_sa = |t: &XfrmUserTmpl| {
             t.id.proto == proto
                 && t.mode == mode
@@ -348,30 +376,56 @@ impl XfrmKernel {
                 && t.saddr == src
                 && t.id.daddr == dst
         };
-        let policy = [XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD]
-            .iter()
-            .find_map(|&dir| policies.iter().find(|(p, t)| p.dir == dir && t.iter().any(names_sa)))
-            .map(|(p, _)| *p);
-        let Some(policy) = policy else {
-            tracing::debug!(spi = format!("{:#010x}", u.spi), reqid = sa.reqid, "no policy names this SA");
-            return Err(KernelError::Errno { op: OP, errno: libc::ENOENT });
+        let bundle =
+            MigrateBundle::new(u16::from(proto), sa.mode, sa.reqid, Endpoints { src: sa.src, dst: sa.dst }, new);
+        let mut attempt = 0;
+        let (policy, m) = loop {
+            attempt += 1;
+            let fresh = self.spd_cache.is_none();
+            if fresh {
+                self.spd_cache = Some(self.raw_policies("XFRM_MSG_GETPOLICY")?);
+            }
+            let policies = self.spd_cache.as_deref().unwrap_or_default();
+            let policy = [XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD]
+                .iter()
+                .find_map(|&dir| policies.iter().find(|(p, t)| p.dir == dir && t.iter().any(names_sa)))
+                .map(|(p, _)| *p);
+            let Some(policy) = policy else {
+                if fresh {
+                    tracing::debug!(spi = format!("{:#010x}", u.spi), reqid = sa.reqid, "no policy names this SA");
+                    return Err(KernelError::Errno { op: OP, errno: libc::ENOENT });
+                }
+                self.spd_cache = None;
+                continue;
+            };
+            let m = Migrate {
+                selector: selector_from_xfrm(&policy.sel, 0)?,
+                dir: dir_from_xfrm(policy.dir),
+                kmaddress: None,
+                bundles: vec![bundle],
+                natt: u.natt,
+            };
+            let req = migrate_request_raw(&policy.sel, policy.dir, &m, OP)?;
+            match self.transact(req, OP) {
+                // The cached policy is gone or no longer names the SA: look again, once.
+                Err(KernelError::Errno { errno: libc::ENOENT | libc::ENODATA, .. }) if !fresh && attempt == 1 => {
+                    tracing::debug!("cached SPD out of date; dumping it again");
+                    self.spd_cache = None;
+                }
+                Err(e) => return Err(e),
+                Ok(_) => break (policy, m),
+            }
         };
-        let m = Migrate {
-            selector: selector_from_xfrm(&policy.sel, 0)?,
-            dir: dir_from_xfrm(policy.dir),
-            kmaddress: None,
-            bundles: vec![MigrateBundle::new(
-                u16::from(proto),
-                sa.mode,
-                sa.reqid,
-                Endpoints { src: sa.src, dst: sa.dst },
-                new,
-            )],
-            natt: u.natt,
-        };
-        let req = migrate_request_raw(&policy.sel, policy.dir, &m, OP)?;
-        self.transact(req, OP)?;
         self.forget_own_migrate(&m);
+        // The template that named the SA now names its new addresses.
+        if let Some(cache) = &mut self.spd_cache
+            && let Some((_, tmpls)) = cache.iter_mut().find(|(p, _)| p.dir == policy.dir && p.sel == policy.sel)
+        {
+            let (nsrc, nfamily) = xaddr(new.src.ip());
+            for t in tmpls.iter_mut().filter(|t| names_sa(t)) {
+                (t.saddr, t.id.daddr, t.family) = (nsrc, xaddr(new.dst.ip()).0, nfamily);
+            }
+        }
         // `xfrm_migrate_state_find` takes the first SA with that reqid and those addresses: check
         // that it was this SPI that moved.
         let moved = SaId { satype: u.satype, spi: u.spi, src: new.src, dst: new.dst };
@@ -502,24 +556,28 @@ impl Kernel for XfrmKernel {
     }
 
     fn add_policy(&mut self, p: &PolicySpec) -> Result<u32, KernelError> {
+        self.spd_cache = None;
         const OP: &str = "XFRM_MSG_NEWPOLICY";
         self.transact(policy_request(p, msg::NEWPOLICY, OP)?, OP)?;
         self.policy_index(&p.selector, dir_to_xfrm(p.dir, OP)?, OP)
     }
 
     fn update_policy(&mut self, p: &PolicySpec) -> Result<u32, KernelError> {
+        self.spd_cache = None;
         const OP: &str = "XFRM_MSG_UPDPOLICY";
         self.transact(policy_request(p, msg::UPDPOLICY, OP)?, OP)?;
         self.policy_index(&p.selector, dir_to_xfrm(p.dir, OP)?, OP)
     }
 
     fn delete_policy(&mut self, selector: &Selector, dir: PolicyDir) -> Result<(), KernelError> {
+        self.spd_cache = None;
         const OP: &str = "XFRM_MSG_DELPOLICY";
         let body = policy_id(Some(selector), 0, dir_to_xfrm(dir, OP)?);
         self.transact(NlRequest::new(msg::DELPOLICY, NLM_F_ACK, &body), OP).map(drop)
     }
 
     fn delete_policy_by_id(&mut self, id: u32, dir: PolicyDir) -> Result<(), KernelError> {
+        self.spd_cache = None;
         const OP: &str = "XFRM_MSG_DELPOLICY";
         let body = policy_id(None, id, dir_to_xfrm(dir, OP)?);
         self.transact(NlRequest::new(msg::DELPOLICY, NLM_F_ACK, &body), OP).map(drop)
@@ -545,11 +603,13 @@ impl Kernel for XfrmKernel {
     }
 
     fn flush_policies(&mut self) -> Result<(), KernelError> {
+        self.spd_cache = None;
         const OP: &str = "XFRM_MSG_FLUSHPOLICY";
         self.transact(NlRequest::empty(msg::FLUSHPOLICY, NLM_F_ACK), OP).map(drop)
     }
 
     fn migrate(&mut self, m: &Migrate) -> Result<MoveOutcome, KernelError> {
+        self.spd_cache = None;
         const OP: &str = "XFRM_MSG_MIGRATE";
         self.transact(migrate_request(m, OP)?, OP)?;
         self.forget_own_migrate(m);
@@ -597,7 +657,8 @@ impl Kernel for XfrmKernel {
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let mut buf = std::mem::take(&mut self.buf);
-            let got = self.sock.recv(&mut buf, if timeout.is_none() { None } else { left.or(Some(Duration::ZERO)) });
+            let got =
+                self.recv_datagram(&mut buf, if timeout.is_none() { None } else { left.or(Some(Duration::ZERO)) });
             if let Ok(true) = got {
                 for m in NlMessages::new(&buf) {
                     match m {
