@@ -1,17 +1,17 @@
 //! The [`Kernel`] trait: what a key-management daemon asks of the kernel's SAD and SPD, and its
 //! backends.
 //!
-//! Both backends speak PF_KEY messages through a [`Channel`]:
+//! Two backends speak PF_KEY messages through a [`Channel`]:
 //! - [`AfKey`]: a real `PF_KEY` socket ([`crate::socket::PfKeySocket`]);
 //! - [`Model`]: an in-memory SAD/SPD ([`model::ModelKernel`]) that answers PF_KEY messages with
 //!   the Linux semantics. It is the embedded default for demos and deterministic tests.
 //!
-//! A third backend, [`XfrmKernel`], carries the same operations over XFRM netlink for kernels
-//! without PF_KEY (see [`xfrm`] for where the two interfaces differ).
-//!
 //! So the typed operations, request/reply correlation and event decoding are one code path
 //! ([`PfKeyKernel`]) whichever kernel answers, and the model is exercised through the same
 //! bytes a real kernel sees.
+//!
+//! A third backend, [`XfrmKernel`], carries the same operations over XFRM netlink for kernels
+//! without PF_KEY (see [`xfrm`] for where the two interfaces differ).
 
 pub mod model;
 pub mod pfkey;
@@ -249,7 +249,7 @@ pub enum KernelEvent {
 /// Every method that changes state is acknowledged: it returns when the kernel has answered (or,
 /// for a stock-Linux MIGRATE, when the broadcast that reports it arrived).
 pub trait Kernel {
-    /// The backend's name (`afkey`, `model`).
+    /// The backend's name (`afkey`, `xfrm`, `model`).
     fn backend(&self) -> &'static str;
     /// `SADB_GETSPI`: allocates an SPI for a larval SA.
     fn getspi(&mut self, req: &GetSpi) -> Result<u32, KernelError>;
