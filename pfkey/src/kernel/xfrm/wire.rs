@@ -62,7 +62,8 @@ pub mod msg {
     pub const MAPPING: u16 = 0x26;
     pub const GETDEFAULT: u16 = 0x28;
     /// `XFRM_MSG_MIGRATE_STATE` (ipsec-next, after Linux 6.12: the next number after
-    /// `XFRM_MSG_GETDEFAULT`). Only probed for; see [`XfrmUserMigrateState`].
+    /// `XFRM_MSG_GETDEFAULT`), probed for and used for the per-SA move where present; see
+    /// [`super::XfrmUserMigrateState`].
     pub const MIGRATE_STATE: u16 = 0x29;
 
     /// The C name of a message type.
@@ -562,9 +563,9 @@ pub struct XfrmMark {
 }
 
 /// `struct xfrm_user_migrate_state` as proposed for `XFRM_MSG_MIGRATE_STATE` (ipsec-next; not
-/// in Linux 6.12). Used only to probe for the message: the layout changed between revisions
-/// of the series, so a kernel that answers it with anything but `ESRCH` is treated as not
-/// having it.
+/// in Linux 6.12), in the layout of the newest proposal. The layout changed between revisions
+/// of the series, so a kernel that answers the probe with anything but `ESRCH`/`ENOENT` is
+/// treated as not having it; on one that has it, this request is untested here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct XfrmUserMigrateState {
