@@ -7,8 +7,9 @@
 //! - [`wire`]: `zerocopy` layouts and the protocol's numbers;
 //! - [`message`]: the typed message (parse, validate, emit; builders), no I/O;
 //! - [`socket`]: a `PF_KEY` socket with request/reply correlation and dump iteration;
-//! - [`kernel`]: the [`kernel::Kernel`] trait with the `AfKey` backend (a real PF_KEY socket)
-//!   and the `Model` backend (an in-memory SAD/SPD with Linux semantics).
+//! - [`kernel`]: the [`kernel::Kernel`] trait with the `AfKey` backend (a real PF_KEY socket),
+//!   the `XfrmKernel` backend (the same operations over XFRM netlink, for kernels without
+//!   PF_KEY) and the `Model` backend (an in-memory SAD/SPD with Linux semantics).
 #![deny(missing_docs)]
 
 pub mod kernel;

@@ -488,11 +488,40 @@ fn run_check(
 /// and whether a failure is a known gap of the stock kernel.
 type CliStep<'a> = (&'a str, Vec<String>, i32, Vec<&'a str>, bool);
 
-/// Runs the af_key checks: `socket_pfkey` (which must take its real-PF_KEY branch), the `pfkey`
-/// CLI over the real socket in a fresh network namespace, and the failing-MIGRATE checks
-/// ([`crate::failmig`], in another fresh namespace).
-pub fn run_suite(socket_test: &Path, cli: &Path) -> Result<Vec<Check>, GuestError> {
+/// What `xfrm_host.rs` prints for a part it could not run (no ESP on the host kernel); in the VM
+/// nothing may be skipped.
+pub const XFRM_SKIP_MARK: &str = "SKIPPED xfrm_host::";
+
+/// Runs `xfrm_host` (the XFRM backend, each test in its own namespace) on this kernel, which has
+/// ESP: it must pass with no part skipped.
+fn run_xfrm_host(xfrm_test: &Path) -> Result<Check, GuestError> {
+    let mut check = run_check(
+        "xfrm_host passes with its ESP SA parts run (XFRM backend)",
+        xfrm_test,
+        &["--nocapture", "--test-threads=1"],
+        0,
+        &["test result: ok"],
+        false,
+    )?;
+    let skipped: Vec<&str> =
+        check.stdout.lines().chain(check.stderr.lines()).filter(|l| l.contains(XFRM_SKIP_MARK)).collect();
+    if !skipped.is_empty() {
+        check.passed = false;
+        let more = skipped.join("; ");
+        check.detail = if check.detail.is_empty() { more } else { format!("{}; {more}", check.detail) };
+    }
+    Ok(check)
+}
+
+/// Runs the af_key checks: `socket_pfkey` (which must take its real-PF_KEY branch), the XFRM
+/// backend's `xfrm_host` tests when given, the `pfkey` CLI over the real socket in a fresh
+/// network namespace, and the failing-MIGRATE checks ([`crate::failmig`], in another fresh
+/// namespace).
+pub fn run_suite(socket_test: &Path, xfrm_test: Option<&Path>, cli: &Path) -> Result<Vec<Check>, GuestError> {
     let mut checks = Vec::new();
+    if let Some(x) = xfrm_test {
+        checks.push(run_xfrm_host(x)?);
+    }
     checks.push(run_check(
         "socket_pfkey takes the real PF_KEY branch and passes",
         socket_test,

@@ -1,7 +1,7 @@
 //! The [`Kernel`] trait: what a key-management daemon asks of the kernel's SAD and SPD, and its
 //! backends.
 //!
-//! Both backends speak PF_KEY messages through a [`Channel`]:
+//! Two backends speak PF_KEY messages through a [`Channel`]:
 //! - [`AfKey`]: a real `PF_KEY` socket ([`crate::socket::PfKeySocket`]);
 //! - [`Model`]: an in-memory SAD/SPD ([`model::ModelKernel`]) that answers PF_KEY messages with
 //!   the Linux semantics. It is the embedded default for demos and deterministic tests.
@@ -9,10 +9,14 @@
 //! So the typed operations, request/reply correlation and event decoding are one code path
 //! ([`PfKeyKernel`]) whichever kernel answers, and the model is exercised through the same
 //! bytes a real kernel sees.
+//!
+//! A third backend, [`XfrmKernel`], carries the same operations over XFRM netlink for kernels
+//! without PF_KEY (see [`xfrm`] for where the two interfaces differ).
 
 pub mod model;
 pub mod pfkey;
 pub mod tap;
+pub mod xfrm;
 
 use std::time::Duration;
 
@@ -26,6 +30,7 @@ use crate::wire::numbers::{Mode, PolicyDir, SaType, errno_name};
 
 pub use self::pfkey::PfKeyKernel;
 pub use model::{ModelKernel, ModelSocket};
+pub use xfrm::XfrmKernel;
 
 /// The `Kernel` over a real `PF_KEY` socket.
 pub type AfKey = PfKeyKernel<crate::socket::PfKeySocket>;
@@ -61,6 +66,13 @@ pub enum KernelError {
     /// This kernel has no PF_KEY (`socket(PF_KEY)` failed with `EAFNOSUPPORT`/`EPROTONOSUPPORT`).
     #[error("this kernel has no PF_KEY socket family (CONFIG_NET_KEY is off or af_key is not loaded): {0}")]
     NoPfKey(std::io::Error),
+    /// This kernel has no XFRM netlink (`socket(AF_NETLINK, NETLINK_XFRM)` failed with
+    /// `EPROTONOSUPPORT`: `CONFIG_XFRM_USER` is off).
+    #[error("this kernel has no XFRM netlink (CONFIG_XFRM_USER is off): {0}")]
+    NoXfrm(std::io::Error),
+    /// A netlink message from the kernel this crate cannot read.
+    #[error("malformed XFRM netlink message from the kernel: {0}")]
+    Netlink(#[from] xfrm::XfrmParseError),
     /// An I/O error on the socket.
     #[error("PF_KEY socket I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -159,6 +171,24 @@ pub enum MoveMechanism {
     Migrate,
     /// `SADB_UPDATE` with `SADB_X_EXT_NEW_ADDRESS_SRC/DST` (one SA).
     UpdateAddresses,
+    /// `XFRM_MSG_MIGRATE` (the XFRM backend's MIGRATE): the same `xfrm_migrate()` as
+    /// `SADB_X_MIGRATE`, so the same atomicity: policy templates and the matched SAs change under
+    /// the policy and state locks step by step (SAs are cloned to the new addresses and inserted,
+    /// templates updated, then the old SAs deleted), and a failure part way removes the clones.
+    XfrmMigrate,
+    /// The per-SA address update as an `XFRM_MSG_MIGRATE` narrowed to one SA by its reqid and
+    /// addresses, through the policy whose template names it (kernels without
+    /// `XFRM_MSG_MIGRATE_STATE`, Linux 6.12 among them). Weaker than a per-SA update: that
+    /// policy's template moves too (the other directions' templates do not), a policy must name
+    /// the SA (else `ENOENT`), and when several SAs share the reqid and addresses (a rekey in
+    /// progress) the kernel moves the first it finds, which the backend detects afterwards and
+    /// reports as `BadReply`. The SA itself moves as in `XfrmMigrate`: a clone with the same SPI,
+    /// keys and counters is inserted before the old one is deleted.
+    XfrmMigrateNarrowed,
+    /// `XFRM_MSG_MIGRATE_STATE` (ipsec-next; not in Linux 6.12): one SA looked up by SPI, deleted
+    /// and re-installed at the new addresses with sequence counter and replay window copied, in
+    /// one operation under `xfrm_cfg_mutex`; policies are untouched.
+    XfrmMigrateState,
 }
 
 /// Whether the running kernel has one of this project's PF_KEY extensions.
@@ -278,7 +308,7 @@ pub enum KernelEvent {
 /// Every method that changes state is acknowledged: it returns when the kernel has answered (or,
 /// for a stock-Linux MIGRATE, when the broadcast that reports it arrived).
 pub trait Kernel {
-    /// The backend's name (`afkey`, `model`).
+    /// The backend's name (`afkey`, `xfrm`, `model`).
     fn backend(&self) -> &'static str;
     /// `SADB_GETSPI`: allocates an SPI for a larval SA.
     fn getspi(&mut self, req: &GetSpi) -> Result<u32, KernelError>;

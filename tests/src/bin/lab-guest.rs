@@ -1,7 +1,8 @@
 //! `lab-guest`: the lab's programs that run inside the VM.
 //!
 //! ```text
-//! lab-guest suite --socket-test PATH --cli PATH [--out DIR]   af_key checks; DIR/suite.json
+//! lab-guest suite --socket-test PATH [--xfrm-test PATH] --cli PATH [--out DIR]
+//!                                                              af_key + XFRM checks; DIR/suite.json
 //! lab-guest capture [--out DIR]                                real kernel messages → DIR/*.hex
 //! ```
 //! `DIR` defaults to `$LAB_RESULTS` (the VM's results share). Exit status: 0 when every check
@@ -27,6 +28,9 @@ enum Cmd {
         /// The `socket_pfkey` integration-test executable.
         #[arg(long)]
         socket_test: PathBuf,
+        /// The `xfrm_host` integration-test executable (the XFRM backend with ESP SAs).
+        #[arg(long)]
+        xfrm_test: Option<PathBuf>,
         /// The `pfkey` CLI.
         #[arg(long)]
         cli: PathBuf,
@@ -50,26 +54,27 @@ fn main() -> ExitCode {
     lab::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Suite { socket_test, cli, out } => guest::run_suite(&socket_test, &cli).and_then(|checks| {
-            let out = out.unwrap_or_else(results_dir);
-            guest::write_checks(&out.join("suite.json"), &checks)?;
-            let failed = checks.iter().filter(|c| !c.passed && !c.known_gap).count();
-            let gaps = checks.iter().filter(|c| !c.passed && c.known_gap).count();
-            for c in &checks {
-                let mark = match (c.passed, c.known_gap) {
-                    (true, _) => "ok",
-                    (false, true) => "KNOWN GAP",
-                    (false, false) => "FAILED",
-                };
-                println!(
-                    "{mark:>9}  {}{}",
-                    c.name,
-                    if c.detail.is_empty() { String::new() } else { format!(": {}", c.detail) }
-                );
-            }
-            println!("{} passed, {} failed, {} known gaps", checks.len() - failed - gaps, failed, gaps);
-            Ok(failed == 0)
-        }),
+        Cmd::Suite { socket_test, xfrm_test, cli, out } => guest::run_suite(&socket_test, xfrm_test.as_deref(), &cli)
+            .and_then(|checks| {
+                let out = out.unwrap_or_else(results_dir);
+                guest::write_checks(&out.join("suite.json"), &checks)?;
+                let failed = checks.iter().filter(|c| !c.passed && !c.known_gap).count();
+                let gaps = checks.iter().filter(|c| !c.passed && c.known_gap).count();
+                for c in &checks {
+                    let mark = match (c.passed, c.known_gap) {
+                        (true, _) => "ok",
+                        (false, true) => "KNOWN GAP",
+                        (false, false) => "FAILED",
+                    };
+                    println!(
+                        "{mark:>9}  {}{}",
+                        c.name,
+                        if c.detail.is_empty() { String::new() } else { format!(": {}", c.detail) }
+                    );
+                }
+                println!("{} passed, {} failed, {} known gaps", checks.len() - failed - gaps, failed, gaps);
+                Ok(failed == 0)
+            }),
         Cmd::Capture { out } => {
             let out = out.unwrap_or_else(|| results_dir().join("vectors"));
             guest::capture(&out).map(|files| {

@@ -2,7 +2,7 @@
 //!
 //! Builds the binaries on the host, boots the kernel once and runs inside it, from the shared
 //! root: `lab-guest suite` (the `socket_pfkey` tests on the real PF_KEY socket, which must take
-//! their real branch, the `pfkey` CLI with `--backend afkey` in a fresh netns, and the checks that
+//! their real branch, the `xfrm_host` tests of the XFRM backend with nothing skipped, the `pfkey` CLI with `--backend afkey` in a fresh netns, and the checks that
 //! a MIGRATE the kernel refuses changes nothing, `lab::failmig`) and
 //! `lab-guest capture` (real kernel messages as vectors), then `lab-harness` (the atomicity
 //! harness: every scenario under `tests/scenarios/`, ESP traffic through a tunnel whose endpoints
@@ -60,9 +60,11 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     // Fail early, before building, when the VM cannot run.
     let kernel = KernelImage::parse(&cli.kernel);
     kernel.resolve()?;
-    let mut art = Artifacts::build(&root, &["test", "--no-run", "-p", "pfkey", "--test", "socket_pfkey"])?;
+    let mut art =
+        Artifacts::build(&root, &["test", "--no-run", "-p", "pfkey", "--test", "socket_pfkey", "--test", "xfrm_host"])?;
     art.extend(Artifacts::build(&root, &["build", "-p", "pfkey", "-p", "lab", "--bins"])?);
     let socket_test = art.test("socket_pfkey")?;
+    let xfrm_test = art.test("xfrm_host")?;
     let cli_bin = art.bin("pfkey")?;
     let guest = art.bin("lab-guest")?;
     let harness = art.bin("lab-harness")?;
@@ -72,10 +74,11 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let q = |p: &Path| lab::vm::shell_quote(&p.to_string_lossy());
     let only: String = cli.scenario.iter().map(|n| format!(" --only {}", lab::vm::shell_quote(n))).collect();
     let script = format!(
-        "{g} suite --socket-test {s} --cli {c}; suite=$?; {g} capture > {r}/capture.out 2>&1; echo $? > {r}/capture.status; \
+        "{g} suite --socket-test {s} --xfrm-test {x} --cli {c}; suite=$?; {g} capture > {r}/capture.out 2>&1; echo $? > {r}/capture.status; \
          {h} --scenarios {sc}{only} > {r}/harness.out 2> {r}/harness.log; echo $? > {r}/harness.status; exit $suite",
         g = q(&guest),
         s = q(&socket_test),
+        x = q(&xfrm_test),
         c = q(&cli_bin),
         h = q(&harness),
         sc = q(&scenarios),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use pfkey::kernel::tap::Direction;
-use pfkey::kernel::{Channel, Kernel, MoveMechanism, MoveOutcome, SaEntry, SaId};
+use pfkey::kernel::{Channel, Kernel, KernelEvent, MoveMechanism, MoveOutcome, SaEntry, SaId, XfrmKernel};
 use pfkey::message::{
     AlgKey, Endpoints, Message, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, SockAddr, Template, UpdateAddresses,
 };
@@ -335,6 +335,9 @@ pub(crate) fn outcome_text(o: &MoveOutcome) -> String {
     let what = match o.mechanism {
         MoveMechanism::Migrate => "SADB_X_MIGRATE",
         MoveMechanism::UpdateAddresses => "SADB_UPDATE + SADB_X_EXT_NEW_ADDRESS_SRC/DST",
+        MoveMechanism::XfrmMigrate => "XFRM_MSG_MIGRATE",
+        MoveMechanism::XfrmMigrateNarrowed => "XFRM_MSG_MIGRATE narrowed to the SA's reqid",
+        MoveMechanism::XfrmMigrateState => "XFRM_MSG_MIGRATE_STATE",
     };
     if o.acknowledged {
         format!("moved by {what}: acknowledged by a reply to this socket")
@@ -477,8 +480,9 @@ pub(crate) fn update_addresses(k: &mut dyn Kernel, a: &UpdateAddressesArgs) -> R
         new_dst: a.new_dst,
         natt: a.natt,
     };
+    let pf_key = k.backend() != "xfrm";
     let o = k.update_addresses(&u).map_err(|e| match e.errno() {
-        Some(libc::EINVAL) => CliError::Runtime(format!(
+        Some(libc::EINVAL) if pf_key => CliError::Runtime(format!(
             "{e} (a kernel without SADB_X_EXT_NEW_ADDRESS_SRC/DST, such as stock Linux, reads this as a plain \
              SADB_UPDATE without keys and answers EINVAL)"
         )),
@@ -489,8 +493,10 @@ pub(crate) fn update_addresses(k: &mut dyn Kernel, a: &UpdateAddressesArgs) -> R
 
 /// `monitor`: promiscuous mode, then every message as it arrives.
 pub(crate) fn monitor(session: Session, a: &MonitorArgs) -> Result<(), CliError> {
-    let Session::AfKey(mut k) = session else {
-        return Err(CliError::Runtime(MONITOR_ON_MODEL.into()));
+    let mut k = match session {
+        Session::AfKey(k) => k,
+        Session::Xfrm(k) => return monitor_xfrm(k, a),
+        Session::Model(_) => return Err(CliError::Runtime(MONITOR_ON_MODEL.into())),
     };
     k.promisc(true)?;
     if k.pending_events() > 0 {
@@ -504,6 +510,61 @@ pub(crate) fn monitor(session: Session, a: &MonitorArgs) -> Result<(), CliError>
     let shown = watch(&mut sock, a, &mut io::stdout().lock())?;
     tracing::debug!(shown, "monitor done");
     Ok(())
+}
+
+/// `monitor` on XFRM netlink: joins every group that carries SAD/SPD changes and key-manager
+/// events, and prints each as the PF_KEY backend would report it.
+fn monitor_xfrm(mut k: XfrmKernel, a: &MonitorArgs) -> Result<(), CliError> {
+    k.promisc(true)?;
+    k.register(SaType::Unspec)?;
+    let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs(s));
+    let mut out = io::stdout().lock();
+    let mut shown = 0u64;
+    while a.count.is_none_or(|n| shown < n) {
+        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if wait.is_some_and(|w| w.is_zero()) {
+            break;
+        }
+        let Some(ev) = k.next_event(wait)? else { break };
+        if shown > 0 && !a.json {
+            writeln!(out).map_err(out_err)?;
+        }
+        write_event(&mut out, &ev, a.json)?;
+        out.flush().map_err(out_err)?;
+        shown += 1;
+    }
+    tracing::debug!(shown, malformed = k.malformed_count(), "monitor done");
+    Ok(())
+}
+
+/// One event: a PF_KEY message as `decode` renders it, or the typed event.
+fn write_event(out: &mut impl Write, ev: &KernelEvent, json: bool) -> Result<(), CliError> {
+    use serde_json::json;
+    let v = match ev {
+        KernelEvent::Other(m) if json => return json_line(out, m),
+        KernelEvent::Other(m) => {
+            return write!(out, "{}", pfkey::render::Rendered::new(m, Dialect::Linux)).map_err(out_err);
+        }
+        KernelEvent::Acquire { seq, satype, src, dst, policy_id } => {
+            json!({"event": "acquire", "seq": seq, "satype": satype, "src": src, "dst": dst, "policy_id": policy_id})
+        }
+        KernelEvent::Expire { id, hard, current } => {
+            json!({"event": "expire", "sa": id, "hard": hard, "current": current})
+        }
+        KernelEvent::Migrate { migrate, seq, pid } => {
+            json!({"event": "migrate", "migrate": migrate, "seq": seq, "pid": pid})
+        }
+        KernelEvent::NewMapping { satype, spi, old, new } => {
+            json!({"event": "new_mapping", "satype": satype, "spi": spi, "old": old, "new": new})
+        }
+        KernelEvent::SpdExpire(p) => json!({"event": "spd_expire", "policy": p}),
+        other => json!({"event": format!("{other:?}")}),
+    };
+    if json {
+        json_line(out, &v)
+    } else {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default()).map_err(out_err)
+    }
 }
 
 /// Prints every message `sock` receives (each back-to-back duplicate once) until `--count`

@@ -16,7 +16,8 @@
 //! pfkey demo
 //! ```
 //!
-//! Kernel options: `--backend afkey|model` (default: a real PF_KEY socket), `--model`,
+//! Kernel options: `--backend afkey|xfrm|auto|model` (default: a real PF_KEY socket; `auto`:
+//! PF_KEY when the kernel has it, else XFRM netlink), `--model`,
 //! `--model-state FILE`, `--model-config stock|patched|default`, `--trace`.
 //!
 //! Exit status: 0 success, 1 runtime failure (I/O, a kernel error), 2 usage error or bad input.
@@ -50,8 +51,7 @@ use crate::session::{KernelOptions, Session};
 Logs: RUST_LOG=debug (stderr).\n\
 Model state: --model-state FILE, else $PFKEY_MODEL_STATE, else ${XDG_RUNTIME_DIR:-/tmp}/pfkey-model-<uid>.json.")]
 struct Cli {
-    /// Kernel backend for the commands that talk to a kernel [default: afkey when this kernel
-    /// has PF_KEY].
+    /// Kernel backend for the commands that talk to a kernel [default: afkey].
     #[arg(long, global = true, value_enum, value_name = "BACKEND", help_heading = "Kernel options")]
     backend: Option<Backend>,
 
@@ -69,7 +69,8 @@ struct Cli {
     #[arg(long, global = true, value_enum, value_name = "KERNEL", help_heading = "Kernel options")]
     model_config: Option<ModelConfigArg>,
 
-    /// Print every PF_KEY message exchanged with the kernel to stderr (→ sent, ← received).
+    /// Print every PF_KEY message exchanged with the kernel to stderr (→ sent, ← received); on
+    /// the XFRM backend, every XFRM request and answer (its debug log).
     #[arg(long, global = true, help_heading = "Kernel options")]
     trace: bool,
 
@@ -82,6 +83,11 @@ struct Cli {
 enum Backend {
     /// A real PF_KEY socket (needs CAP_NET_ADMIN and a kernel with af_key).
     Afkey,
+    /// XFRM netlink (needs CAP_NET_ADMIN; every Linux kernel with CONFIG_XFRM_USER), with the
+    /// same semantics and errnos as PF_KEY where the kernel allows.
+    Xfrm,
+    /// PF_KEY when this kernel has it, else XFRM netlink.
+    Auto,
     /// The in-memory kernel model (Linux semantics; no privileges needed), kept in a state file.
     Model,
 }
@@ -242,7 +248,9 @@ impl Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // --trace on the XFRM backend is its debug log (the PF_KEY tap shows PF_KEY messages).
+    let default_filter = if cli.trace { "warn,pfkey::kernel::xfrm=debug" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
         .with_env_filter(filter)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use pfkey::kernel::model::{ModelConfig, ModelSnapshot};
 use pfkey::kernel::tap::Tap;
-use pfkey::kernel::{Kernel, KernelError, ModelKernel, ModelSocket, PfKeyKernel};
+use pfkey::kernel::{Kernel, KernelError, ModelKernel, ModelSocket, PfKeyKernel, XfrmKernel};
 use pfkey::socket::PfKeySocket;
 
 use crate::Backend;
@@ -40,6 +40,8 @@ pub(crate) type Traced<C> = PfKeyKernel<Tap<C, Tracer>>;
 pub(crate) enum Session {
     /// A real PF_KEY socket.
     AfKey(Traced<PfKeySocket>),
+    /// XFRM netlink.
+    Xfrm(XfrmKernel),
     /// The model, loaded from its state file.
     Model(ModelSession),
 }
@@ -92,6 +94,18 @@ impl Session {
                 tracing::debug!(state = %path.display(), config = ?model.config(), "model backend");
                 Ok(Session::Model(ModelSession { kernel, model, path }))
             }
+            Some(Backend::Xfrm) => open_xfrm(),
+            Some(Backend::Auto) => match PfKeySocket::open() {
+                Ok(sock) => {
+                    tracing::debug!("auto backend: afkey");
+                    Ok(Session::AfKey(PfKeyKernel::new(Tap::new(sock, tracer))))
+                }
+                Err(KernelError::NoPfKey(e)) => {
+                    tracing::debug!(error = %e, "auto backend: no PF_KEY, using XFRM netlink");
+                    open_xfrm()
+                }
+                Err(e) => Err(no_pfkey(e, false)),
+            },
             Some(Backend::Afkey) | None => {
                 let sock = PfKeySocket::open().map_err(|e| no_pfkey(e, opts.backend.is_none()))?;
                 tracing::debug!("afkey backend");
@@ -105,6 +119,7 @@ impl Session {
     pub(crate) fn kernel(&mut self) -> &mut dyn Kernel {
         match self {
             Session::AfKey(k) => k,
+            Session::Xfrm(k) => k,
             Session::Model(m) => &mut m.kernel,
         }
     }
@@ -112,10 +127,24 @@ impl Session {
     /// Saves the model's state (nothing for a real kernel).
     pub(crate) fn save(&self) -> Result<(), CliError> {
         match self {
-            Session::AfKey(_) => Ok(()),
+            Session::AfKey(_) | Session::Xfrm(_) => Ok(()),
             Session::Model(m) => save_model(&m.path, &m.model.snapshot()),
         }
     }
+}
+
+/// Opens the XFRM netlink backend.
+fn open_xfrm() -> Result<Session, CliError> {
+    let k = XfrmKernel::open().map_err(|e| match e {
+        KernelError::Io(io) if io.kind() == io::ErrorKind::PermissionDenied => {
+            CliError::Runtime(format!("cannot open a NETLINK_XFRM socket: {io}; run as root, or use --model"))
+        }
+        e => CliError::Runtime(format!(
+            "cannot open a NETLINK_XFRM socket: {e}; use --model for the in-memory kernel model"
+        )),
+    })?;
+    tracing::debug!(pid = k.socket().pid(), "xfrm backend");
+    Ok(Session::Xfrm(k))
 }
 
 /// The error for a PF_KEY socket that cannot be opened, with what to do instead.

@@ -34,7 +34,7 @@
 //! assert_eq!(kernel.sad()[0].spi, 0x1234);
 //! ```
 
-mod algs;
+pub(crate) mod algs;
 mod hooks;
 mod mobility;
 mod render;
