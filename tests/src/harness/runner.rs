@@ -46,8 +46,11 @@ pub struct Deletion {
     pub addresses: Vec<IpAddr>,
     /// When the first deletion started (ms since the traffic clock's start).
     pub at_ms: f64,
-    /// The same instant, CLOCK_REALTIME ns (the captures' time base).
-    pub at_realtime_ns: u64,
+    /// When the last deletion returned (the addresses are gone), CLOCK_REALTIME ns (the
+    /// captures' time base).
+    pub gone_realtime_ns: u64,
+    /// How long the deletions took (ms; `ip` starts slowly under TCG).
+    pub took_ms: f64,
     /// `ip route show cache` and `ip -6 route show cache` in the mobile's namespace just before.
     pub route_cache: String,
     /// Errors deleting (the check fails on any).
@@ -360,9 +363,6 @@ fn do_moves(
         }
     }
     d.at_ms = ms_since(clock);
-    d.at_realtime_ns = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
     for (u, a) in old_addresses(s) {
         d.addresses.push(a);
         let family = if a.is_ipv4() { super::scenario::Family::Ipv4 } else { super::scenario::Family::Ipv6 };
@@ -370,6 +370,10 @@ fn do_moves(
             d.errors.push(e.to_string());
         }
     }
+    d.took_ms = ms_since(clock) - d.at_ms;
+    d.gone_realtime_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
     tracing::info!(addresses = ?d.addresses, "old addresses deleted");
     let n = (s.traffic.after_delete_ms as u128 * u128::from(s.traffic.rate_pps) / 1000).max(1) as usize;
     let probe_start = Instant::now();
@@ -794,7 +798,8 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
                 probe_before.0
             ));
         }
-        let t0 = d.at_realtime_ns;
+        // Traffic counts from when the deletion started, frames from when the address was gone.
+        let t0 = d.gone_realtime_ns;
         // Frames naming an old address after the deletion: traffic (ESP or any other packet),
         // and apart from it neighbour resolution (ARP, IPv6 neighbour solicitations and
         // advertisements): a neighbour entry used before the move is still probed for a few
@@ -843,9 +848,10 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             && sightings == 0
             && old_link_esp == 0;
         let mut detail = format!(
-            "deleted {old_text} at {:.0}ms; route cache before: {cache_entries} entries, {cache_old} mention old; after: {}; \
+            "deleted {old_text} at {:.0}ms (took {:.0}ms); route cache before: {cache_entries} entries, {cache_old} mention old; after: {}; \
              packets to or from an old address {sightings} (neighbour resolution {neighbour}), ESP on old links {old_link_esp}",
             d.at_ms,
+            d.took_ms,
             parts.join("; ")
         );
         if !seen.is_empty() {
