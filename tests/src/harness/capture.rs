@@ -1,9 +1,10 @@
 //! Packet capture on every veth end (an `AF_PACKET` socket per interface, opened in the link's
 //! namespace) and what the contract reads from it: inner packets in the clear, and the SPI and
-//! sequence number of every ESP packet with the kernel's timestamp.
+//! sequence number of every ESP packet (outer IPv4 or IPv6) with the kernel's timestamp, and the
+//! addresses of every other IP or ARP frame (where an old address still shows up).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,12 +19,12 @@ use super::topology::enter_netns;
 /// What one Ethernet frame is, for the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame {
-    /// An IPv4 ESP packet.
+    /// An ESP packet (outer IPv4 or IPv6).
     Esp {
         /// Outer source.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// Outer destination.
-        dst: Ipv4Addr,
+        dst: IpAddr,
         /// SPI.
         spi: u32,
         /// ESP sequence number.
@@ -38,30 +39,75 @@ pub enum Frame {
         /// IP protocol.
         proto: u8,
     },
-    /// Anything else (ARP, IPv6 neighbour discovery, outer non-ESP packets).
+    /// Another IP packet (IPv6 neighbour discovery, ICMP, outer non-ESP packets) or an ARP
+    /// packet (`proto` [`ARP`], sender and target addresses).
+    Ip {
+        /// Source (ARP: sender).
+        src: IpAddr,
+        /// Destination (ARP: target).
+        dst: IpAddr,
+        /// IP protocol / IPv6 next header, or [`ARP`].
+        proto: u16,
+        /// ICMP / ICMPv6 type, ARP opcode (1 request, 2 reply), else 0.
+        kind: u8,
+    },
+    /// Anything else.
     Other,
 }
 
+/// The `proto` of an ARP frame in [`Frame::Ip`] and [`IpRecord`] (its ethertype).
+pub const ARP: u16 = 0x0806;
+
 /// Classifies an Ethernet frame.
 pub fn classify(f: &[u8]) -> Frame {
-    if f.len() < 34 || f[12..14] != [0x08, 0x00] || f[14] >> 4 != 4 {
+    if f.len() < 14 {
         return Frame::Other;
     }
-    let ip = &f[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let proto = ip[9];
-    let inner = |a: Ipv4Addr| a.octets()[0] == 10;
-    if proto == 50 {
-        if let Some(h) = ip.get(ihl..ihl + 8) {
-            let spi = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-            let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-            return Frame::Esp { src, dst, spi, seq };
+    let esp = |src: IpAddr, dst: IpAddr, h: Option<&[u8]>| match h {
+        Some(h) => Frame::Esp {
+            src,
+            dst,
+            spi: u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
+            seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        },
+        None => Frame::Other,
+    };
+    match [f[12], f[13]] {
+        [0x08, 0x00] if f.len() >= 34 && f[14] >> 4 == 4 => {
+            let ip = &f[14..];
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+            let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+            let proto = ip[9];
+            let inner = |a: Ipv4Addr| a.octets()[0] == 10;
+            if proto == 50 {
+                return esp(IpAddr::V4(src), IpAddr::V4(dst), ip.get(ihl..ihl + 8));
+            }
+            if inner(src) || inner(dst) {
+                Frame::Clear { src, dst, proto }
+            } else {
+                let kind = if proto == 1 { ip.get(ihl).copied().unwrap_or(0) } else { 0 };
+                Frame::Ip { src: IpAddr::V4(src), dst: IpAddr::V4(dst), proto: u16::from(proto), kind }
+            }
         }
-        return Frame::Other;
+        [0x86, 0xdd] if f.len() >= 54 && f[14] >> 4 == 6 => {
+            let ip = &f[14..];
+            let addr = |o: usize| IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&ip[o..o + 16]).expect("16 bytes")));
+            let (src, dst, nh) = (addr(8), addr(24), ip[6]);
+            if nh == 50 {
+                return esp(src, dst, ip.get(40..48));
+            }
+            let kind = if nh == 58 { ip.get(40).copied().unwrap_or(0) } else { 0 };
+            Frame::Ip { src, dst, proto: u16::from(nh), kind }
+        }
+        // ARP for IPv4 over Ethernet: sender and target protocol addresses.
+        [0x08, 0x06] if f.len() >= 42 && f[14 + 4] == 6 && f[14 + 5] == 4 => {
+            let a = &f[14..];
+            let v4 = |o: usize| IpAddr::V4(Ipv4Addr::new(a[o], a[o + 1], a[o + 2], a[o + 3]));
+            Frame::Ip { src: v4(14), dst: v4(24), proto: ARP, kind: a[7] }
+        }
+        _ => Frame::Other,
     }
-    if inner(src) || inner(dst) { Frame::Clear { src, dst, proto } } else { Frame::Other }
 }
 
 /// One captured ESP packet.
@@ -72,13 +118,30 @@ pub struct EspRecord {
     /// Whether the capturing host sent it (`PACKET_OUTGOING`).
     pub outgoing: bool,
     /// Outer source.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Outer destination.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// SPI.
     pub spi: u32,
     /// Sequence number.
     pub seq: u32,
+}
+
+/// One captured IP (not ESP, not a clear inner packet) or ARP frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IpRecord {
+    /// Kernel timestamp (ns, CLOCK_REALTIME).
+    pub t_ns: u64,
+    /// Whether the capturing host sent it.
+    pub outgoing: bool,
+    /// Source (ARP: sender).
+    pub src: IpAddr,
+    /// Destination (ARP: target).
+    pub dst: IpAddr,
+    /// IP protocol / next header, or [`ARP`].
+    pub proto: u16,
+    /// ICMP / ICMPv6 type, ARP opcode, else 0.
+    pub kind: u8,
 }
 
 /// What one interface's capture saw.
@@ -91,6 +154,12 @@ pub struct LinkCapture {
     /// ESP packets (both directions).
     #[serde(skip)]
     pub esp: Vec<EspRecord>,
+    /// Other IP and ARP frames (both directions).
+    #[serde(skip)]
+    pub ip: Vec<IpRecord>,
+    /// Inner packets in the clear seen as incoming (decapsulated re-injections), timestamps (ns).
+    #[serde(skip)]
+    pub clear_in_t_ns: Vec<u64>,
     /// ESP packets this end sent onto the link.
     pub esp_out: u64,
     /// ESP packets this end received from the link.
@@ -276,7 +345,13 @@ impl Capture {
                             cap.clear_examples.push(format!("{src} -> {dst} proto {proto}"));
                         }
                     }
-                    Frame::Clear { .. } => cap.clear_in += 1,
+                    Frame::Clear { .. } => {
+                        cap.clear_in += 1;
+                        cap.clear_in_t_ns.push(t_ns);
+                    }
+                    Frame::Ip { src, dst, proto, kind } => {
+                        cap.ip.push(IpRecord { t_ns, outgoing, src, dst, proto, kind })
+                    }
                     Frame::Other => {}
                 }
             }
@@ -373,19 +448,59 @@ mod tests {
         let esp = frame(50, [192, 0, 2, 10], [198, 51, 100, 1], &[0, 0, 0x10, 0x01, 0, 0, 0, 7, 9, 9]);
         assert_eq!(
             classify(&esp),
-            Frame::Esp { src: Ipv4Addr::new(192, 0, 2, 10), dst: Ipv4Addr::new(198, 51, 100, 1), spi: 0x1001, seq: 7 }
+            Frame::Esp {
+                src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+                dst: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
+                spi: 0x1001,
+                seq: 7
+            }
         );
         let udp = frame(17, [10, 1, 0, 1], [10, 2, 0, 1], &[0; 8]);
         assert!(matches!(classify(&udp), Frame::Clear { proto: 17, .. }));
         let outer_udp = frame(17, [192, 0, 2, 10], [198, 51, 100, 1], &[0; 8]);
-        assert_eq!(classify(&outer_udp), Frame::Other);
+        assert!(matches!(classify(&outer_udp), Frame::Ip { proto: 17, kind: 0, .. }));
         let mut arp = esp.clone();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(classify(&arp), Frame::Other);
+        assert_eq!(classify(&arp), Frame::Other, "not an IPv4-over-Ethernet ARP");
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp[14 + 4] = 6;
+        arp[14 + 5] = 4;
+        arp[14 + 7] = 1;
+        arp[14 + 14..14 + 18].copy_from_slice(&[203, 0, 113, 1]);
+        arp[14 + 24..14 + 28].copy_from_slice(&[192, 0, 2, 10]);
+        assert_eq!(
+            classify(&arp),
+            Frame::Ip {
+                src: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+                dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+                proto: ARP,
+                kind: 1
+            }
+        );
     }
 
+    #[test]
+    fn ipv6_esp_frames_give_spi_and_sequence() {
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        let mut ip = vec![0x60, 0, 0, 0, 0, 16, 50, 64];
+        let a: Ipv6Addr = "2001:db8:b::7".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8:ff::1".parse().unwrap();
+        ip.extend_from_slice(&a.octets());
+        ip.extend_from_slice(&b.octets());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0, 0, 0x11, 0x01, 0, 0, 1, 0]);
+        assert_eq!(classify(&f), Frame::Esp { src: IpAddr::V6(a), dst: IpAddr::V6(b), spi: 0x1101, seq: 256 });
+        f[14 + 6] = 58;
+        f[14 + 40] = 135;
+        assert_eq!(classify(&f), Frame::Ip { src: IpAddr::V6(a), dst: IpAddr::V6(b), proto: 58, kind: 135 });
+    }
+
+    const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
     fn rec(t: u64, seq: u32) -> EspRecord {
-        EspRecord { t_ns: t, outgoing: true, src: Ipv4Addr::LOCALHOST, dst: Ipv4Addr::LOCALHOST, spi: 1, seq }
+        EspRecord { t_ns: t, outgoing: true, src: LOCALHOST, dst: LOCALHOST, spi: 1, seq }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`tunnel`]: SAs and policies on both peers through `pfkey`'s `AfKey`, the moves;
 //! - [`traffic`]: sequence-numbered UDP both ways and the loss analysis;
 //! - [`capture`]: `AF_PACKET` captures on every link (leaks, ESP SPIs and sequence numbers);
+//! - [`xfrm`]: the SAD and SPD read directly over XFRM netlink;
 //! - [`runner`]: runs one scenario and judges every check ([`report`]).
 //!
 //! Everything here needs root and the lab kernel (PF_KEY, ESP): it runs inside the VM, from the
@@ -18,6 +19,7 @@ pub mod scenario;
 pub mod topology;
 pub mod traffic;
 pub mod tunnel;
+pub mod xfrm;
 
 /// A failure that stops a scenario (a failed check is a result, not an error).
 #[derive(Debug, thiserror::Error)]

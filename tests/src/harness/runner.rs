@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -13,8 +13,8 @@ use super::capture::{Capture, LinkCapture, SpiSequence, spi_sequence};
 use super::report::{CheckResult, Verdict};
 use super::scenario::{Peer, Scenario, Step, Uplink};
 use super::topology::{self, EndpointRoute, GW_INNER, GW_NS, MOBILE_INNER, MOBILE_NS, links, uplink};
-use super::traffic::{Clock, FlowStats, Receiver, RecvLog, SendLog, Sender};
-use super::tunnel::{Flow, PeerState, Peers, SaSnapshot};
+use super::traffic::{Clock, FlowStats, Probe, Receiver, RecvLog, SendLog, Sender};
+use super::tunnel::{Flow, PeerState, Peers, SaSnapshot, TunnelSpec};
 
 /// A datagram sent this long before a move started counts as sent during it (it may still be in
 /// flight when the SAs change).
@@ -35,6 +35,26 @@ pub struct MoveRecord {
     pub end_ms: f64,
     /// Each step and how long it took (ms).
     pub steps: Vec<(String, f64)>,
+    /// The MIGRATE steps the kernel refused: (step, error).
+    pub refused: Vec<(String, String)>,
+}
+
+/// The old addresses' deletion after the moves (check `no_cached_route`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Deletion {
+    /// The mobile's old outer addresses, deleted.
+    pub addresses: Vec<IpAddr>,
+    /// When the first deletion started (ms since the traffic clock's start).
+    pub at_ms: f64,
+    /// When the last deletion returned (the addresses are gone), CLOCK_REALTIME ns (the
+    /// captures' time base).
+    pub gone_realtime_ns: u64,
+    /// How long the deletions took (ms; `ip` starts slowly under TCG).
+    pub took_ms: f64,
+    /// `ip route show cache` and `ip -6 route show cache` in the mobile's namespace just before.
+    pub route_cache: String,
+    /// Errors deleting (the check fails on any).
+    pub errors: Vec<String>,
 }
 
 /// Everything one scenario measured, and the verdicts.
@@ -66,6 +86,12 @@ pub struct ScenarioReport {
     pub sa_after: Vec<SaSnapshot>,
     /// SAD/SPD of both peers afterwards.
     pub state_after: Vec<PeerState>,
+    /// SAD/SPD of both peers right after installing, before the traffic.
+    pub state_installed: Vec<PeerState>,
+    /// The deletion of the old addresses.
+    pub deletion: Deletion,
+    /// The tunnel.
+    pub tunnel: Option<TunnelSpec>,
     /// The verdicts.
     pub checks: Vec<CheckResult>,
 }
@@ -92,8 +118,12 @@ struct Measured {
     sa_before: Vec<SaSnapshot>,
     sa_after: Vec<SaSnapshot>,
     state_after: Vec<PeerState>,
+    state_installed: Vec<PeerState>,
     last_move_done_ms: f64,
     uplinks_up: Vec<(Uplink, f64, f64)>,
+    /// The connected probes: (flow, what was sent, what arrived).
+    probes: Vec<(Flow, SendLog, RecvLog)>,
+    deletion: Deletion,
 }
 
 /// Runs `s` and judges it. Never panics on a kernel or system failure: that becomes the report's
@@ -118,6 +148,9 @@ pub fn run(s: &Scenario) -> ScenarioReport {
         sa_before: m.sa_before.clone(),
         sa_after: m.sa_after.clone(),
         state_after: m.state_after.clone(),
+        state_installed: m.state_installed.clone(),
+        deletion: m.deletion.clone(),
+        tunnel: Some(TunnelSpec::of(s)),
         checks: Vec::new(),
     };
     match result {
@@ -137,6 +170,21 @@ struct Running {
     captures: Vec<Capture>,
     receivers: Vec<(Flow, Receiver)>,
     senders: Vec<(Flow, Sender)>,
+    /// The probes' receivers.
+    probe_receivers: Vec<(Flow, Receiver)>,
+}
+
+/// The connected probe of `flow`: its socket's source and destination (ports 5003/5004) and its
+/// flow id in the datagrams.
+fn probe_endpoints(flow: Flow) -> (&'static str, SocketAddrV4, &'static str, SocketAddrV4, u8) {
+    match flow {
+        Flow::MobileToGateway => {
+            (MOBILE_NS, SocketAddrV4::new(MOBILE_INNER, 5003), GW_NS, SocketAddrV4::new(GW_INNER, 5003), 3)
+        }
+        Flow::GatewayToMobile => {
+            (GW_NS, SocketAddrV4::new(GW_INNER, 5004), MOBILE_NS, SocketAddrV4::new(MOBILE_INNER, 5004), 4)
+        }
+    }
 }
 
 fn endpoints(flow: Flow) -> (&'static str, SocketAddrV4, &'static str, SocketAddrV4) {
@@ -158,16 +206,27 @@ fn flow_id(flow: Flow) -> u8 {
 }
 
 fn measure(s: &Scenario, m: &mut Measured) -> Result<(), HarnessError> {
-    topology::build()?;
-    let mut peers = Peers::open()?;
+    topology::build(&s.outer)?;
+    let mut peers = Peers::open(TunnelSpec::of(s))?;
     peers.install(Uplink::Wifi)?;
+    m.state_installed = peers.state()?;
     let clock = Clock(Instant::now());
-    let mut run = Running { captures: Vec::new(), receivers: Vec::new(), senders: Vec::new() };
+    let mut run =
+        Running { captures: Vec::new(), receivers: Vec::new(), senders: Vec::new(), probe_receivers: Vec::new() };
     let started = start_threads(s, clock, &mut run);
     // Starting eight threads takes seconds under TCG: the schedule counts from when the traffic
     // actually flows.
     let traffic_ms = clock.us() / 1000;
-    let moved = started.and_then(|()| do_moves(s, clock, traffic_ms, &mut peers, m));
+    let mut probes = Vec::new();
+    let moved = started
+        .and_then(|()| {
+            for flow in Flow::BOTH {
+                let (ns, src, _, dst, id) = probe_endpoints(flow);
+                probes.push((flow, Probe::connect(ns, src, dst, id)?));
+            }
+            Ok(())
+        })
+        .and_then(|()| do_moves(s, clock, traffic_ms, &mut peers, &mut probes, m));
     // Stop in order: senders, let the tunnel drain, read the counters, then receivers, captures.
     for (flow, sender) in run.senders.drain(..) {
         match sender.finish() {
@@ -178,12 +237,20 @@ fn measure(s: &Scenario, m: &mut Measured) -> Result<(), HarnessError> {
     std::thread::sleep(Duration::from_millis(s.traffic.drain_ms));
     let after = match &moved {
         Ok(()) => peers.snapshot(s.final_uplink()),
-        Err(_) => Ok(Vec::new()),
+        Err(_) => Vec::new(),
     };
     for (flow, r) in run.receivers.drain(..) {
         match r.finish() {
             Ok(log) => m.recv.push((flow, log)),
             Err(e) => tracing::error!(error = %e, "receiver"),
+        }
+    }
+    for (flow, r) in run.probe_receivers.drain(..) {
+        let sent = probes.iter().find(|(f, _)| *f == flow).map(|(_, p)| p.log.clone());
+        match (r.finish(), sent) {
+            (Ok(log), Some(sent)) => m.probes.push((flow, sent, log)),
+            (Err(e), _) => tracing::error!(error = %e, "probe receiver"),
+            (Ok(_), None) => {}
         }
     }
     let mut capture_error = None;
@@ -194,11 +261,11 @@ fn measure(s: &Scenario, m: &mut Measured) -> Result<(), HarnessError> {
         }
     }
     moved?;
-    m.sa_after = after?;
+    m.sa_after = after;
     if let Some(e) = capture_error {
         return Err(e);
     }
-    if m.send.len() != 2 || m.recv.len() != 2 {
+    if m.send.len() != 2 || m.recv.len() != 2 || m.probes.len() != 2 {
         return Err(HarnessError::Thread("a traffic thread failed (see the log)".into()));
     }
     m.state_after = peers.state()?;
@@ -212,6 +279,8 @@ fn start_threads(s: &Scenario, clock: Clock, run: &mut Running) -> Result<(), Ha
     for flow in Flow::BOTH {
         let (_, _, rns, raddr) = endpoints(flow);
         run.receivers.push((flow, Receiver::start(rns, raddr, flow_id(flow), clock)?));
+        let (_, _, rns, raddr, id) = probe_endpoints(flow);
+        run.probe_receivers.push((flow, Receiver::start(rns, raddr, id, clock)?));
     }
     for flow in Flow::BOTH {
         let (sns, saddr, _, daddr) = endpoints(flow);
@@ -220,22 +289,35 @@ fn start_threads(s: &Scenario, clock: Clock, run: &mut Running) -> Result<(), Ha
     Ok(())
 }
 
+/// The mobile's outer addresses the scenario used that are not its final one.
+fn old_addresses(s: &Scenario) -> Vec<(Uplink, IpAddr)> {
+    let t = TunnelSpec::of(s);
+    let last = t.mobile_addr(s.final_uplink());
+    s.uplinks().into_iter().map(|u| (u, t.mobile_addr(u))).filter(|(_, a)| *a != last).collect()
+}
+
 fn do_moves(
     s: &Scenario,
     clock: Clock,
     traffic_ms: u64,
     peers: &mut Peers,
+    probes: &mut [(Flow, Probe)],
     m: &mut Measured,
 ) -> Result<(), HarnessError> {
     let mut route = EndpointRoute::open()?;
     let mut at = Uplink::Wifi;
+    let period = Duration::from_secs(1) / s.traffic.rate_pps.max(1);
     // Make-before-break: the uplinks the moves go to come up halfway through the warmup, before
     // the first move (starting `ip` takes seconds under TCG; this keeps it out of the moves).
     sleep_until(clock, traffic_ms + s.traffic.warmup_ms / 2);
-    for u in s.moves.to.iter().filter(|u| **u != Uplink::Wifi) {
+    for u in s.uplinks().into_iter().filter(|u| *u != Uplink::Wifi) {
         let start_ms = ms_since(clock);
-        topology::uplink_up(*u)?;
-        m.uplinks_up.push((*u, start_ms, ms_since(clock)));
+        topology::uplink_up(u, s.outer.on(u))?;
+        m.uplinks_up.push((u, start_ms, ms_since(clock)));
+    }
+    // The connected probes send a few datagrams on the old path: their sockets cache its route.
+    for (_, p) in probes.iter_mut() {
+        p.send(5, period, clock);
     }
     // The moves keep their spacing even when bringing the uplinks up took longer than planned.
     let first_ms = (traffic_ms + s.traffic.warmup_ms).max(ms_since(clock) as u64 + s.traffic.warmup_ms / 2);
@@ -243,16 +325,22 @@ fn do_moves(
         let to = s.target(i);
         sleep_until(clock, first_ms + s.moves.interval_ms * i as u64);
         if i == 0 {
-            m.sa_before = peers.snapshot(at)?;
+            m.sa_before = peers.snapshot(at);
         }
-        let mut rec = MoveRecord { index: i, to, start_ms: ms_since(clock), end_ms: 0.0, steps: Vec::new() };
+        let mut rec =
+            MoveRecord { index: i, to, start_ms: ms_since(clock), end_ms: 0.0, steps: Vec::new(), refused: Vec::new() };
         for step in &s.steps {
             let t = Instant::now();
             match *step {
+                // A refused MIGRATE changes nothing (lab::failmig): the schedule goes on, and
+                // `migrate_accepted` reports the errno.
                 Step::Migrate(peer, dir) => {
-                    peers.migrate(peer, dir, at, to)?;
+                    if let Err(e) = peers.migrate(peer, dir, at, to) {
+                        tracing::warn!(move_index = i, step = %step, error = %e, "MIGRATE refused");
+                        rec.refused.push((step.to_string(), e.to_string()));
+                    }
                 }
-                Step::Route => route.via(to)?,
+                Step::Route => route.via(to, s.outer.on(to))?,
                 Step::Pause(ms) => std::thread::sleep(Duration::from_millis(ms)),
             }
             rec.steps.push((step.to_string(), t.elapsed().as_secs_f64() * 1000.0));
@@ -265,6 +353,42 @@ fn do_moves(
     }
     // The cooldown counts from the end of the last move.
     sleep_until(clock, m.last_move_done_ms as u64 + s.traffic.cooldown_ms);
+    // Then the old addresses go, while the traffic goes on; the probes, connected before the
+    // moves, send again.
+    let mut d = Deletion::default();
+    for args in [&["route", "show", "cache"][..], &["-6", "route", "show", "cache"][..]] {
+        match topology::ip(Some(MOBILE_NS), args) {
+            Ok(text) => d.route_cache.push_str(&text),
+            Err(e) => d.errors.push(e.to_string()),
+        }
+    }
+    d.at_ms = ms_since(clock);
+    for (u, a) in old_addresses(s) {
+        d.addresses.push(a);
+        let family = if a.is_ipv4() { super::scenario::Family::Ipv4 } else { super::scenario::Family::Ipv6 };
+        if let Err(e) = topology::delete_mobile_address(u, family) {
+            d.errors.push(e.to_string());
+        }
+    }
+    d.took_ms = ms_since(clock) - d.at_ms;
+    d.gone_realtime_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+    tracing::info!(addresses = ?d.addresses, "old addresses deleted");
+    let n = (s.traffic.after_delete_ms as u128 * u128::from(s.traffic.rate_pps) / 1000).max(1) as usize;
+    let probe_start = Instant::now();
+    for k in 0..n {
+        for (_, p) in probes.iter_mut() {
+            p.send(1, Duration::ZERO, clock);
+        }
+        let next = probe_start + period * (k as u32 + 1);
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+    }
+    sleep_until(clock, d.at_ms as u64 + s.traffic.after_delete_ms);
+    m.deletion = d;
     Ok(())
 }
 
@@ -283,25 +407,135 @@ fn ranges_text(st: &FlowStats) -> String {
         .join(", ")
 }
 
+/// Of the datagrams sent in `[from_ms, to_ms)`: how many, and how many arrived.
+fn sent_between(send: &SendLog, recv: &RecvLog, from_ms: f64, to_ms: f64) -> (u64, u64) {
+    let arrived: BTreeSet<u64> = recv.arrivals.iter().map(|a| a.0).collect();
+    let mut n = (0, 0);
+    for (seq, &t) in send.times_us.iter().enumerate() {
+        let t = t as f64 / 1000.0;
+        if t >= from_ms && t < to_ms {
+            n.0 += 1;
+            n.1 += u64::from(arrived.contains(&(seq as u64)));
+        }
+    }
+    n
+}
+
+/// The largest time between consecutive arrivals at or after `from_ms` (counting from `from_ms`).
+fn largest_gap_from(recv: &RecvLog, from_ms: f64) -> f64 {
+    let mut prev = from_ms;
+    let mut gap = 0.0f64;
+    for &(_, t) in &recv.arrivals {
+        let t = t as f64 / 1000.0;
+        if t >= from_ms {
+            gap = gap.max(t - prev);
+            prev = t;
+        }
+    }
+    gap
+}
+
 fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
+    let t = TunnelSpec::of(s);
     let gap = |c: &str| s.known_gaps.get(c);
     let mut checks = Vec::new();
     let mut stats = Vec::new();
     let windows: Vec<(f64, f64)> =
         m.moves.iter().map(|mv| (mv.start_ms - MOVE_MARGIN_BEFORE_MS, mv.end_ms + MOVE_MARGIN_AFTER_MS)).collect();
+    let log = |flow: Flow| {
+        (
+            &m.send.iter().find(|(f, _)| *f == flow).expect("both flows").1,
+            &m.recv.iter().find(|(f, _)| *f == flow).expect("both flows").1,
+        )
+    };
     for flow in Flow::BOTH {
-        let send = &m.send.iter().find(|(f, _)| *f == flow).expect("both flows").1;
-        let recv = &m.recv.iter().find(|(f, _)| *f == flow).expect("both flows").1;
+        let (send, recv) = log(flow);
         stats.push((flow, FlowStats::analyze(send, recv, m.last_move_done_ms, &windows)));
     }
+    // The SPIs on the wire: the outermost layer's. In a bundle the receiver re-injects what it
+    // decapsulated from the outer layer, the inner layer's ESP, on the same device, where the
+    // captures see it as incoming: that never was on the wire.
+    let wire_spis: Vec<u32> = Flow::BOTH.iter().map(|f| f.spi(t.outer_layer())).collect();
+    let esp_in_wire =
+        |l: &LinkCapture| l.esp.iter().filter(|r| !r.outgoing && wire_spis.contains(&r.spi)).count() as u64;
     let moves_text = if m.moves.len() == 1 {
         format!("move {:.0}-{:.0}ms", m.moves[0].start_ms, m.moves[0].end_ms)
     } else {
         format!("{} moves {:.0}-{:.0}ms", m.moves.len(), m.moves[0].start_ms, m.last_move_done_ms)
     };
+    // (0) the tunnel works before anything moves: traffic before the first move, both ways, and
+    // the templates and SAs read back as installed.
+    let first_ms = m.moves.first().map_or(m.last_move_done_ms, |mv| mv.start_ms) - MOVE_MARGIN_BEFORE_MS;
+    let tunnel_up = {
+        let mut held = true;
+        let mut parts = Vec::new();
+        let (mut sent, mut received) = (0, 0);
+        let mut largest = 0.0f64;
+        for flow in Flow::BOTH {
+            let (send, recv) = log(flow);
+            let (n, got) = sent_between(send, recv, 0.0, first_ms);
+            held &= n > 0 && got == n;
+            sent += n;
+            received += got;
+            let before = RecvLog {
+                arrivals: recv.arrivals.iter().copied().filter(|a| (a.1 as f64) / 1000.0 < first_ms).collect(),
+            };
+            largest = largest.max(FlowStats::analyze(send, &before, 0.0, &[]).largest_gap_ms);
+            parts.push(format!("{}: {got}/{n} before {first_ms:.0}ms", flow.name()));
+        }
+        let want = 3 * t.sas;
+        let mut evidence = Vec::new();
+        for st in &m.state_installed {
+            let with = st.templates.iter().filter(|x| x.endpoints.is_some()).count();
+            // What the kernel really holds (XFRM netlink): templates with outer addresses, and in
+            // BEET mode SA selectors with both inner hosts.
+            let x_tmpls: Vec<_> = st.xfrm.policies.iter().flat_map(|p| &p.tmpls).collect();
+            let x_with = x_tmpls.iter().filter(|x| !x.src.is_unspecified() && !x.dst.is_unspecified()).count();
+            let x_sel_ok = t.mode != super::scenario::TunnelMode::Beet
+                || st.xfrm.sas.iter().all(|x| x.sel.src_len == 32 && x.sel.dst_len == 32);
+            let ok = st.templates.len() == want
+                && with == want
+                && st.sas.len() == 2 * t.sas
+                && x_tmpls.len() == want
+                && x_with == want
+                && st.xfrm.sas.len() == 2 * t.sas
+                && x_sel_ok;
+            held &= ok;
+            parts.push(format!(
+                "{:?} read back: PF_KEY {} SAs, {}/{} templates with endpoints; XFRM {} SAs, {}/{} templates with endpoints ({})",
+                st.peer,
+                st.sas.len(),
+                with,
+                st.templates.len(),
+                st.xfrm.sas.len(),
+                x_with,
+                x_tmpls.len(),
+                x_tmpls.first().map_or("-", |x| super::xfrm::mode_name(x.mode))
+            ));
+            if !ok && evidence.is_empty() {
+                let tmpl = x_tmpls.first().map_or(String::new(), |x| {
+                    format!("{} tmpl {} -> {} reqid {}", super::xfrm::mode_name(x.mode), x.src, x.dst, x.reqid)
+                });
+                let sels: Vec<String> = st.xfrm.sas.iter().map(|x| format!("SA {:#x} sel {}", x.spi, x.sel)).collect();
+                evidence.push(format!("XFRM netlink on {:?}: {tmpl}; {}", st.peer, sels.join(", ")));
+            }
+        }
+        held &= m.state_installed.len() == 2;
+        parts.extend(evidence);
+        let mut c = CheckResult::new(&s.name, "tunnel_up", held, gap("tunnel_up"), parts.join("; "));
+        c.sent = Some(sent);
+        c.received = Some(received);
+        c.lost = Some(sent - received);
+        c.largest_gap_ms = Some(largest);
+        c
+    };
+    // The tunnel never worked, and the scenario knows it: its losses are that gap's consequence.
+    let broken_from_start = !tunnel_up.held && gap("tunnel_up").is_some();
+    checks.push(tunnel_up);
     // (a) make-before-break loss, per direction. A known gap of the kernel covers losses during
     // the moves only: a datagram lost outside every move window is a failure whatever the
-    // scenario says.
+    // scenario says, unless nothing ever arrived through a tunnel the scenario marks as not
+    // working (`tunnel_up`).
     for (flow, st) in &stats {
         let name = format!("loss_{}", flow.name());
         // Where the lost ones died: ESP that reached the receiver's links but was not decapsulated
@@ -311,7 +545,7 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             .links
             .iter()
             .filter(|l| l.link.starts_with(&format!("{receiver_ns}/")))
-            .map(|l| l.esp_in.saturating_sub(l.clear_in))
+            .map(|l| esp_in_wire(l).saturating_sub(l.clear_in))
             .sum();
         let outside = st.lost - st.lost_in_windows;
         let detail = if st.lost == 0 {
@@ -327,7 +561,7 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
                 if st.lost_ranges.len() > 4 { ", ..." } else { "" },
             )
         };
-        let covered = if outside == 0 { gap(&name) } else { None };
+        let covered = if outside == 0 || (broken_from_start && st.received == 0) { gap(&name) } else { None };
         let mut c = CheckResult::new(&s.name, &name, st.lost == 0, covered, detail);
         c.sent = Some(st.sent);
         c.received = Some(st.received);
@@ -359,7 +593,7 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
         let frames: u64 = m.links.iter().map(|l| l.frames).sum();
         let esp: u64 = m.links.iter().map(|l| l.esp_out).sum();
         let decap: u64 = m.links.iter().map(|l| l.clear_in).sum();
-        let over: Vec<&str> = m.links.iter().filter(|l| l.clear_in > l.esp_in).map(|l| l.link.as_str()).collect();
+        let over: Vec<&str> = m.links.iter().filter(|l| l.clear_in > esp_in_wire(l)).map(|l| l.link.as_str()).collect();
         let examples: Vec<String> = m
             .links
             .iter()
@@ -380,7 +614,8 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
         let held = leaks == 0 && over.is_empty() && drops == 0 && m.links.len() == 4 && esp > 0;
         checks.push(CheckResult::new(&s.name, "no_clear_text", held, gap("no_clear_text"), detail));
     }
-    // (c) ESP: SPIs unchanged, sequence numbers strictly increasing across links and moves.
+    // (c) ESP: SPIs unchanged, sequence numbers strictly increasing across links and moves. The
+    // wire shows the outermost layer's SPI.
     {
         let final_links: BTreeSet<String> = {
             let u = uplink(s.final_uplink());
@@ -392,7 +627,7 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             let sender_ns = if flow == Flow::MobileToGateway { MOBILE_NS } else { GW_NS };
             let caps: Vec<&LinkCapture> =
                 m.links.iter().filter(|l| l.link.starts_with(&format!("{sender_ns}/"))).collect();
-            let seq = spi_sequence(flow.spi(), &caps);
+            let seq = spi_sequence(flow.spi(t.outer_layer()), &caps);
             let on_final = seq.per_link.keys().any(|l| final_links.contains(l));
             let ok = seq.packets > 0 && seq.duplicates == 0 && seq.decreases == 0 && seq.link_switches >= 1 && on_final;
             held &= ok;
@@ -409,41 +644,48 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             ));
             report.esp.push(seq);
         }
-        let spis: BTreeSet<u32> = m.links.iter().flat_map(|l| l.esp.iter().map(|r| r.spi)).collect();
+        // Every frame on a link is outgoing on one of its ends.
+        let spis: BTreeSet<u32> =
+            m.links.iter().flat_map(|l| l.esp.iter().filter(|r| r.outgoing).map(|r| r.spi)).collect();
         let unexpected: Vec<String> =
-            spis.iter().filter(|s| !Flow::BOTH.iter().any(|f| f.spi() == **s)).map(|s| format!("{s:#x}")).collect();
+            spis.iter().filter(|s| !wire_spis.contains(s)).map(|s| format!("{s:#x}")).collect();
         if !unexpected.is_empty() {
             held = false;
             parts.push(format!("unexpected SPIs on the wire: {}", unexpected.join(", ")));
         }
         checks.push(CheckResult::new(&s.name, "esp_sequence", held, gap("esp_sequence"), parts.join("; ")));
     }
-    // (c'') SA counters carried over: SADB_GET before and after; the out SA counted every datagram
-    // sent, the in SA every datagram delivered.
+    // (c'') SA counters carried over: SADB_GET before and after; every layer of the out SAs
+    // counted every datagram sent (the probes' included), of the in SAs every datagram delivered.
     {
         let mut held = !m.sa_before.is_empty() && m.sa_after.len() == m.sa_before.len();
         let mut parts = Vec::new();
         for a in &m.sa_after {
-            let b = m.sa_before.iter().find(|b| b.peer == a.peer && b.flow == a.flow);
-            let (send, recv) = (
-                &m.send.iter().find(|(f, _)| *f == a.flow).expect("flow").1,
-                &m.recv.iter().find(|(f, _)| *f == a.flow).expect("flow").1,
-            );
+            let b = m.sa_before.iter().find(|b| b.peer == a.peer && b.flow == a.flow && b.layer == a.layer);
+            let (send, recv) = log(a.flow);
+            let probe = m.probes.iter().find(|p| p.0 == a.flow);
             let sender = (a.flow == Flow::MobileToGateway) == (a.peer == Peer::Mobile);
-            let want =
-                if sender { (send.times_us.len() - send.errors.len()) as u64 } else { recv.arrivals.len() as u64 };
-            let spi_same = b.is_some_and(|b| b.spi == a.spi);
+            let want = if sender {
+                (send.times_us.len() - send.errors.len()) as u64
+                    + probe.map_or(0, |p| (p.1.times_us.len() - p.1.errors.len()) as u64)
+            } else {
+                let distinct = |r: &RecvLog| r.arrivals.len() as u64;
+                distinct(recv) + probe.map_or(0, |p| distinct(&p.2))
+            };
+            let spi_same = b.is_some_and(|b| b.spi == a.spi && b.error.is_none());
             let grew = b.is_some_and(|b| a.packets >= b.packets);
-            let ok = spi_same && grew && a.packets == want;
+            let ok = spi_same && grew && a.packets == want && a.error.is_none();
             held &= ok;
             parts.push(format!(
-                "{:?} {} spi {:#x}: {}→{} pkts (want {want} {}){}",
+                "{:?} {}{} spi {:#x}: {}→{} pkts (want {want} {}){}{}",
                 a.peer,
                 if sender { "out" } else { "in" },
+                if t.sas > 1 { format!(" layer {}", a.layer) } else { String::new() },
                 a.spi,
                 b.map_or(0, |b| b.packets),
                 a.packets,
                 if sender { "sent" } else { "delivered" },
+                a.error.as_ref().map_or(String::new(), |e| format!(", not at the new address: {e}")),
                 if ok { "" } else { " MISMATCH" }
             ));
         }
@@ -456,14 +698,9 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
         ));
     }
     // (d) nothing refers to an old address afterwards.
+    let old: Vec<IpAddr> = old_addresses(s).into_iter().map(|(_, a)| a).collect();
+    let old_text = old.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     {
-        let final_addr = uplink(s.final_uplink()).mobile_addr;
-        let old: Vec<IpAddr> = [Uplink::Wifi, Uplink::Lte]
-            .into_iter()
-            .map(|u| uplink(u).mobile_addr)
-            .filter(|a| *a != final_addr)
-            .map(IpAddr::V4)
-            .collect();
         let mut held = m.state_after.len() == 2;
         let mut parts = Vec::new();
         for st in &m.state_after {
@@ -474,25 +711,166 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
                 .flat_map(|(_, eps)| eps.iter())
                 .filter(|(s, d)| old.contains(s) || old.contains(d))
                 .count();
-            let xfrm_old = old
-                .iter()
-                .map(|a| mentions(&st.xfrm_state, &a.to_string()) + mentions(&st.xfrm_policy, &a.to_string()))
-                .sum::<usize>();
-            let ok = sa_old == 0 && tmpl_old == 0 && xfrm_old == 0 && st.sas.len() == 2 && st.policies.len() == 3;
+            let xfrm_old = old.iter().map(|a| st.xfrm.outer_mentions(*a)).sum::<usize>();
+            let with = st.templates.iter().filter(|x| x.endpoints.is_some()).count();
+            let ok = sa_old == 0
+                && tmpl_old == 0
+                && xfrm_old == 0
+                && st.sas.len() == 2 * t.sas
+                && st.policies.len() == 3
+                && with == 3 * t.sas
+                && st.xfrm.sas.len() == 2 * t.sas
+                && st.xfrm.policies.len() == 3;
             held &= ok;
             parts.push(format!(
-                "{:?}: {} SAs ({} old), {} policies ({} old templates), xfrm netlink mentions old {}",
+                "{:?}: {} SAs ({} old), {} policies ({} old templates, {with}/{} templates with endpoints), XFRM netlink: {} SAs, {} policies, old outer addresses {}",
                 st.peer,
                 st.sas.len(),
                 sa_old,
                 st.policies.len(),
                 tmpl_old,
+                st.templates.len(),
+                st.xfrm.sas.len(),
+                st.xfrm.policies.len(),
                 xfrm_old
             ));
         }
-        let detail =
-            format!("old {}: {}", old.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), parts.join("; "));
+        let detail = format!("old {old_text}: {}", parts.join("; "));
         checks.push(CheckResult::new(&s.name, "no_old_address", held, gap("no_old_address"), detail));
+    }
+    // (e) every MIGRATE was accepted.
+    {
+        let n: usize = m.moves.iter().map(|mv| mv.steps.iter().filter(|st| !st.0.starts_with("pause")).count()).sum();
+        let migrates = n - m.moves.len();
+        let refused: Vec<String> = m
+            .moves
+            .iter()
+            .flat_map(|mv| mv.refused.iter().map(move |(st, e)| format!("move {} {st}: {e}", mv.index)))
+            .collect();
+        let slowest = m
+            .moves
+            .iter()
+            .flat_map(|mv| {
+                mv.steps.iter().filter(|st| st.0.contains(":out") || st.0.contains(":in") || st.0.contains(":fwd"))
+            })
+            .map(|st| st.1)
+            .fold(0.0f64, f64::max);
+        let held = refused.is_empty() && migrates > 0;
+        let mut detail = format!(
+            "{} of {migrates} SADB_X_MIGRATE accepted ({} ipsecrequest pairs each), slowest {slowest:.1} ms",
+            migrates - refused.len(),
+            t.sas
+        );
+        if !refused.is_empty() {
+            detail.push_str(&format!(
+                "; refused: {}{}",
+                refused.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+                if refused.len() > 3 { format!("; ... ({} in all)", refused.len()) } else { String::new() }
+            ));
+        }
+        checks.push(CheckResult::new(&s.name, "migrate_accepted", held, gap("migrate_accepted"), detail));
+    }
+    // (f) no cached route refers to the old address: the route cache before the deletion, then
+    // everything sent after it (the connected probes' datagrams too) arrives, nothing on the
+    // wire carries an old address, no ESP leaves on an old uplink.
+    {
+        let d = &m.deletion;
+        let cache_old: usize = old.iter().map(|a| mentions(&d.route_cache, a)).sum();
+        let cache_entries =
+            d.route_cache.lines().filter(|l| !l.trim().is_empty() && !l.starts_with(char::is_whitespace)).count();
+        let (mut sent, mut received) = (0u64, 0u64);
+        let mut largest = 0.0f64;
+        let mut parts = Vec::new();
+        for flow in Flow::BOTH {
+            let (send, recv) = log(flow);
+            let (n, got) = sent_between(send, recv, d.at_ms, f64::MAX);
+            let (pn, pgot) =
+                m.probes.iter().find(|p| p.0 == flow).map_or((0, 0), |p| sent_between(&p.1, &p.2, d.at_ms, f64::MAX));
+            let probe_before =
+                m.probes.iter().find(|p| p.0 == flow).map_or((0, 0), |p| sent_between(&p.1, &p.2, 0.0, d.at_ms));
+            sent += n + pn;
+            received += got + pgot;
+            largest = largest.max(largest_gap_from(recv, d.at_ms));
+            parts.push(format!(
+                "{}: {got}/{n} + connected probe {pgot}/{pn} (before the moves {}/{})",
+                flow.name(),
+                probe_before.1,
+                probe_before.0
+            ));
+        }
+        // Traffic counts from when the deletion started, frames from when the address was gone.
+        let t0 = d.gone_realtime_ns;
+        // Frames naming an old address after the deletion: traffic (ESP or any other packet),
+        // and apart from it neighbour resolution (ARP, IPv6 neighbour solicitations and
+        // advertisements): a neighbour entry used before the move is still probed for a few
+        // seconds by NUD (DELAY, then PROBE), which carries no data and no route. Data sent to
+        // the old address would show as traffic itself, so only traffic fails the check.
+        let mut seen: Vec<(u64, bool, String)> = Vec::new();
+        for l in &m.links {
+            let dir = |out: bool| if out { "out" } else { "in" };
+            for r in l.esp.iter().filter(|r| r.t_ns >= t0 && (old.contains(&r.src) || old.contains(&r.dst))) {
+                let w = format!("{} {} ESP {} -> {} spi {:#x}", l.link, dir(r.outgoing), r.src, r.dst, r.spi);
+                seen.push((r.t_ns, false, w));
+            }
+            for r in l.ip.iter().filter(|r| r.t_ns >= t0 && (old.contains(&r.src) || old.contains(&r.dst))) {
+                let (what, neighbour) = match r.proto {
+                    super::capture::ARP => (format!("ARP op {}", r.kind), true),
+                    58 => (format!("ICMPv6 type {}", r.kind), (133..=137).contains(&r.kind)),
+                    1 => (format!("ICMP type {}", r.kind), false),
+                    p => (format!("proto {p}"), false),
+                };
+                seen.push((r.t_ns, neighbour, format!("{} {} {what} {} -> {}", l.link, dir(r.outgoing), r.src, r.dst)));
+            }
+        }
+        seen.sort();
+        let sightings = seen.iter().filter(|x| !x.1).count() as u64;
+        let neighbour = seen.len() as u64 - sightings;
+        let final_uplink = s.final_uplink();
+        let old_links: Vec<String> = s
+            .uplinks()
+            .into_iter()
+            .filter(|u| *u != final_uplink)
+            .flat_map(|u| [format!("{MOBILE_NS}/{}", uplink(u).mobile_if), format!("{GW_NS}/{}", uplink(u).gw_if)])
+            .collect();
+        let old_link_esp: u64 = m
+            .links
+            .iter()
+            .filter(|l| old_links.contains(&l.link))
+            .map(|l| l.esp.iter().filter(|r| r.t_ns >= t0).count() as u64)
+            .sum();
+        let probes_sent: u64 = m.probes.iter().map(|p| p.1.times_us.len() as u64).sum();
+        let held = d.errors.is_empty()
+            && !d.addresses.is_empty()
+            && cache_old == 0
+            && sent > 0
+            && received == sent
+            && probes_sent > 0
+            && sightings == 0
+            && old_link_esp == 0;
+        let mut detail = format!(
+            "deleted {old_text} at {:.0}ms (took {:.0}ms); route cache before: {cache_entries} entries, {cache_old} mention old; after: {}; \
+             packets to or from an old address {sightings} (neighbour resolution {neighbour}), ESP on old links {old_link_esp}",
+            d.at_ms,
+            d.took_ms,
+            parts.join("; ")
+        );
+        if !seen.is_empty() {
+            let ex: Vec<String> = seen
+                .iter()
+                .take(4)
+                .map(|(tn, _, w)| format!("+{:.0}ms {w}", tn.saturating_sub(t0) as f64 / 1e6))
+                .collect();
+            detail.push_str(&format!(" ({})", ex.join("; ")));
+        }
+        if !d.errors.is_empty() {
+            detail.push_str(&format!("; errors: {}", d.errors.join("; ")));
+        }
+        let mut c = CheckResult::new(&s.name, "no_cached_route", held, gap("no_cached_route"), detail);
+        c.sent = Some(sent);
+        c.received = Some(received);
+        c.lost = Some(sent - received);
+        c.largest_gap_ms = Some(largest);
+        checks.push(c);
     }
     report.flows = stats;
     for c in &checks {
@@ -507,30 +885,33 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
     report.checks = checks;
 }
 
-/// How often `addr` occurs in `text` as a whole address (not as the prefix of a longer one).
-fn mentions(text: &str, addr: &str) -> usize {
-    text.match_indices(addr)
-        .filter(|(i, _)| {
-            let before = text[..*i].chars().next_back();
-            let after = text[i + addr.len()..].chars().next();
-            !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
-                && !after.is_some_and(|c| {
-                    c.is_ascii_digit()
-                        || (c == '.' && text[i + addr.len() + 1..].starts_with(|d: char| d.is_ascii_digit()))
-                })
-        })
+/// How often `addr` occurs in `text` as a whole address: every run of address characters (hex
+/// digits, `.`, `:`) that parses as an IP address equal to `addr` (so `192.0.2.1` is not found in
+/// `192.0.2.10/24`, and `2001:db8:a::10` is found however it is spelt).
+fn mentions(text: &str, addr: &IpAddr) -> usize {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+        .filter(|w| w.trim_end_matches(['.', ':']).parse::<IpAddr>().is_ok_and(|a| a == *addr))
         .count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::mentions;
+    use std::net::IpAddr;
+
+    fn a(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn an_address_is_found_whole_and_not_inside_a_longer_one() {
         let text = "src 192.0.2.10 dst 198.51.100.1\n\tsrc 192.0.2.100/32 192.0.2.10/24";
-        assert_eq!(mentions(text, "192.0.2.10"), 2);
-        assert_eq!(mentions(text, "192.0.2.1"), 0);
-        assert_eq!(mentions(text, "198.51.100.1"), 1);
+        assert_eq!(mentions(text, &a("192.0.2.10")), 2);
+        assert_eq!(mentions(text, &a("192.0.2.1")), 0);
+        assert_eq!(mentions(text, &a("198.51.100.1")), 1);
+        let text = "src 2001:db8:a::10 dst 2001:db8:ff::1\n 2001:db8:a::100/64 via 2001:db8:a:0:0:0:0:10 dev m-wifi";
+        assert_eq!(mentions(text, &a("2001:db8:a::10")), 2);
+        assert_eq!(mentions(text, &a("2001:db8:a::1")), 0);
+        assert_eq!(mentions(text, &a("2001:db8:ff::1")), 1);
     }
 }

@@ -4,13 +4,25 @@
 //! ```json
 //! {
 //!   "topology": "two-uplinks",
-//!   "traffic": { "rate_pps": 200, "warmup_ms": 2000, "cooldown_ms": 3000, "drain_ms": 1000 },
+//!   "traffic": { "rate_pps": 200, "warmup_ms": 2000, "cooldown_ms": 3000, "drain_ms": 1000,
+//!                "after_delete_ms": 1000 },
 //!   "moves": { "to": ["lte"], "count": 1, "interval_ms": 0 },
 //!   "steps": ["mobile:out", "mobile:route", "mobile:in", "mobile:fwd", "pause:500",
 //!             "gateway:out", "gateway:in", "gateway:fwd"],
-//!   "known_gaps": { "loss_gateway_to_mobile": "issue 7: ..." }
+//!   "known_gaps": { "loss_gateway_to_mobile": "issue 7: ..." },
+//!   "outer": { "wifi": "ipv4", "lte": "ipv6" },
+//!   "mode": "tunnel",
+//!   "sas": 1
 //! }
 //! ```
+//!
+//! `outer` (default IPv4 on both) is the outer address family the tunnel uses while the mobile is
+//! on each uplink: a move between uplinks of different families is an outer-family move (the
+//! inner traffic is IPv4, 10.1.0.0/16 ↔ 10.2.0.0/16, in every scenario). `mode` (default
+//! `tunnel`) is the SAs' and templates' mode (`beet`: PF_KEY `IPSEC_MODE_BEET`, 3, which af_key
+//! maps to `XFRM_MODE_BEET`, 4). `sas` (default 1) is the number of SAs per direction: 2 is a
+//! bundle, one policy with two templates (ESP inside ESP, reqids 1 and 2), and every move
+//! migrates both with one `SADB_X_MIGRATE` carrying two ipsecrequest pairs.
 //!
 //! Move `i` (from 0) starts `warmup_ms + i * interval_ms` after the traffic started and takes the
 //! mobile peer to uplink `to[i % to.len()]`: the uplink is brought up first if it is not (the old
@@ -37,6 +49,12 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("esp_sequence", "ESP SPIs unchanged and sequence numbers continue (strictly increasing) across the moves"),
     ("sa_counters_carried", "the SAs' packet counters carry over the moves (SADB_GET before and after)"),
     ("no_old_address", "afterwards no SA and no policy template refers to an old address (PF_KEY and XFRM dumps)"),
+    ("tunnel_up", "before the first move the tunnel carries the traffic both ways and reads back as installed"),
+    ("migrate_accepted", "the kernel accepts every SADB_X_MIGRATE of the moves (else: the errno)"),
+    (
+        "no_cached_route",
+        "after the moves the old address is deleted: no cached route or bundle refers to it, traffic (also on sockets connected before the moves) flows on, no packet names it (neighbour probes counted apart), no ESP on the old uplink",
+    ),
 ];
 
 /// A scenario that cannot be read.
@@ -85,6 +103,53 @@ pub enum Uplink {
     Wifi,
     /// Uplink B, 203.0.113.0/24.
     Lte,
+}
+
+/// An outer address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+/// The outer family the tunnel uses on each uplink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outer {
+    /// On uplink A.
+    pub wifi: Family,
+    /// On uplink B.
+    pub lte: Family,
+}
+
+impl Default for Outer {
+    fn default() -> Outer {
+        Outer { wifi: Family::Ipv4, lte: Family::Ipv4 }
+    }
+}
+
+impl Outer {
+    /// The family on `u`.
+    pub fn on(&self, u: Uplink) -> Family {
+        match u {
+            Uplink::Wifi => self.wifi,
+            Uplink::Lte => self.lte,
+        }
+    }
+}
+
+/// The mode of the SAs and policy templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelMode {
+    /// Tunnel mode.
+    #[default]
+    Tunnel,
+    /// BEET mode (RFC 7402): the inner addresses are the SAs' selectors.
+    Beet,
 }
 
 /// One of the tunnel's peers.
@@ -170,6 +235,14 @@ pub struct Traffic {
     pub cooldown_ms: u64,
     /// After the senders stop, how long the receivers and captures keep listening.
     pub drain_ms: u64,
+    /// After the cooldown the mobile's old outer addresses are deleted; the traffic goes on this
+    /// long after that (check `no_cached_route`).
+    #[serde(default = "after_delete_default")]
+    pub after_delete_ms: u64,
+}
+
+fn after_delete_default() -> u64 {
+    1000
 }
 
 /// When and where the mobile moves.
@@ -193,6 +266,16 @@ struct ScenarioFile {
     steps: Vec<String>,
     #[serde(default)]
     known_gaps: BTreeMap<String, String>,
+    #[serde(default)]
+    outer: Outer,
+    #[serde(default)]
+    mode: TunnelMode,
+    #[serde(default = "one")]
+    sas: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A scenario, read and validated.
@@ -212,6 +295,12 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// Checks whose failure is a known gap of the stock kernel, with the reason.
     pub known_gaps: BTreeMap<String, String>,
+    /// The outer family per uplink.
+    pub outer: Outer,
+    /// Tunnel or BEET.
+    pub mode: TunnelMode,
+    /// SAs per direction (2: a bundle of two, one policy with two templates).
+    pub sas: usize,
 }
 
 impl Scenario {
@@ -269,6 +358,9 @@ impl Scenario {
         if steps.iter().filter(|s| **s == Step::Route).count() != 1 {
             return Err(invalid("each move switches the mobile's route exactly once (mobile:route)".into()));
         }
+        if !(1..=2).contains(&f.sas) {
+            return Err(invalid(format!("sas {} is not 1 or 2", f.sas)));
+        }
         for k in f.known_gaps.keys() {
             if !CHECKS.iter().any(|(c, _)| c == k) {
                 return Err(invalid(format!(
@@ -285,6 +377,9 @@ impl Scenario {
             moves: f.moves,
             steps,
             known_gaps: f.known_gaps,
+            outer: f.outer,
+            mode: f.mode,
+            sas: f.sas,
         })
     }
 
@@ -296,6 +391,17 @@ impl Scenario {
     /// Where the mobile ends up.
     pub fn final_uplink(&self) -> Uplink {
         self.target(self.moves.count - 1)
+    }
+
+    /// Every uplink the mobile is on at some point (wifi first).
+    pub fn uplinks(&self) -> Vec<Uplink> {
+        let mut v = vec![Uplink::Wifi];
+        for u in &self.moves.to {
+            if !v.contains(u) {
+                v.push(*u);
+            }
+        }
+        v
     }
 }
 
@@ -332,6 +438,21 @@ mod tests {
         assert_eq!(s.known_gaps["loss_gateway_to_mobile"], "issue 7");
         let text: Vec<String> = s.steps.iter().map(ToString::to_string).collect();
         assert_eq!(text[7], "gateway:fwd");
+    }
+
+    #[test]
+    fn family_mode_and_bundle_default_to_ipv4_tunnel_one_sa_and_are_read() {
+        let s = Scenario::parse("x", "d", GOOD).unwrap();
+        assert_eq!((s.outer, s.mode, s.sas), (Outer::default(), TunnelMode::Tunnel, 1));
+        let j = GOOD.replace(
+            "\"known_gaps\"",
+            "\"outer\": {\"wifi\": \"ipv4\", \"lte\": \"ipv6\"}, \"mode\": \"beet\", \"sas\": 2, \"known_gaps\"",
+        );
+        let s = Scenario::parse("x", "d", &j).unwrap();
+        assert_eq!((s.outer.on(Uplink::Wifi), s.outer.on(Uplink::Lte)), (Family::Ipv4, Family::Ipv6));
+        assert_eq!((s.mode, s.sas), (TunnelMode::Beet, 2));
+        let bad = GOOD.replace("\"known_gaps\"", "\"sas\": 3, \"known_gaps\"");
+        assert!(Scenario::parse("x", "d", &bad).unwrap_err().to_string().contains("sas 3"));
     }
 
     #[test]

@@ -4,24 +4,32 @@
 //! ```text
 //!  mobile                                              gw
 //!  inner0 10.1.0.1/16                                  inner0 10.2.0.1/16
-//!  m-wifi 192.0.2.10/24  ──── uplink A "wifi" ────     g-wifi 192.0.2.1/24
-//!  m-lte  203.0.113.7/24 ──── uplink B "lte"  ────     g-lte  203.0.113.1/24
-//!                                                      endpoint0 198.51.100.1/32 (tunnel endpoint)
+//!  m-wifi 192.0.2.10/24     ── uplink A "wifi" ──      g-wifi 192.0.2.1/24
+//!         2001:db8:a::10/64                                   2001:db8:a::1/64
+//!  m-lte  203.0.113.7/24    ── uplink B "lte"  ──      g-lte  203.0.113.1/24
+//!         2001:db8:b::7/64                                    2001:db8:b::1/64
+//!                                                      endpoint0 198.51.100.1/32, 2001:db8:ff::1/128
+//!                                                                (the tunnel endpoint)
 //! ```
 //!
+//! An uplink gets the addresses of the outer family the scenario uses on it (`outer`), IPv6 ones
+//! from the documentation prefix 2001:db8::/32 with duplicate address detection off (`nodad`, and
+//! `accept_dad=0` in both namespaces) so that they are usable at once.
 //! The mobile reaches the endpoint through a host route via the active uplink's gateway address
 //! (the lab kernel has no policy routing, so a move switches that route: step `mobile:route`,
-//! [`EndpointRoute`]).
+//! [`EndpointRoute`]). The inner prefixes are routed to the dummy `inner0` devices: the tunnel's
+//! bundle replaces that route, and it depends on no uplink, so an uplink's address can be deleted
+//! (check `no_cached_route`) without taking the inner route with it.
 //! Uplink B starts down and without addresses; a move to it brings it up first and the old uplink
 //! stays up (make-before-break). Threads enter a namespace with `setns` ([`in_netns`]); sockets
 //! opened there (PF_KEY, UDP, AF_PACKET) stay in it whichever thread uses them later.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
 
 use super::HarnessError;
-use super::scenario::Uplink;
+use super::scenario::{Family, Outer, Uplink};
 
 /// The mobile's namespace.
 pub const MOBILE_NS: &str = "mobile";
@@ -29,6 +37,17 @@ pub const MOBILE_NS: &str = "mobile";
 pub const GW_NS: &str = "gw";
 /// The gateway's tunnel endpoint (on a dummy interface, reachable over both uplinks).
 pub const GW_ENDPOINT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// The gateway's IPv6 tunnel endpoint (on the same dummy interface).
+pub const GW_ENDPOINT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+
+/// The gateway's tunnel endpoint of `family`.
+pub fn gw_endpoint(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => IpAddr::V4(GW_ENDPOINT),
+        Family::Ipv6 => IpAddr::V6(GW_ENDPOINT6),
+    }
+}
+
 /// The mobile's inner address (10.1.0.0/16).
 pub const MOBILE_INNER: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
 /// The gateway's inner address (10.2.0.0/16).
@@ -41,12 +60,42 @@ pub struct UplinkNet {
     pub mobile_if: &'static str,
     /// The gateway's veth end.
     pub gw_if: &'static str,
-    /// The mobile's address on it (the tunnel's outer address while it is active).
+    /// The mobile's IPv4 address on it (the tunnel's outer address while it is active).
     pub mobile_addr: Ipv4Addr,
-    /// The gateway's address on it (the next hop to the endpoint).
+    /// The gateway's IPv4 address on it (the next hop to the endpoint).
     pub gw_addr: Ipv4Addr,
     /// Prefix length of both.
     pub prefix: u8,
+    /// The mobile's IPv6 address on it.
+    pub mobile_addr6: Ipv6Addr,
+    /// The gateway's IPv6 address on it.
+    pub gw_addr6: Ipv6Addr,
+}
+
+impl UplinkNet {
+    /// The mobile's address of `family`.
+    pub fn mobile(&self, family: Family) -> IpAddr {
+        match family {
+            Family::Ipv4 => IpAddr::V4(self.mobile_addr),
+            Family::Ipv6 => IpAddr::V6(self.mobile_addr6),
+        }
+    }
+
+    /// The gateway's address of `family` (the next hop to the endpoint).
+    pub fn gw(&self, family: Family) -> IpAddr {
+        match family {
+            Family::Ipv4 => IpAddr::V4(self.gw_addr),
+            Family::Ipv6 => IpAddr::V6(self.gw_addr6),
+        }
+    }
+
+    /// The prefix length of `family`'s addresses.
+    pub fn prefix(&self, family: Family) -> u8 {
+        match family {
+            Family::Ipv4 => self.prefix,
+            Family::Ipv6 => 64,
+        }
+    }
 }
 
 /// The uplink's names and addresses.
@@ -58,6 +107,8 @@ pub fn uplink(u: Uplink) -> UplinkNet {
             mobile_addr: Ipv4Addr::new(192, 0, 2, 10),
             gw_addr: Ipv4Addr::new(192, 0, 2, 1),
             prefix: 24,
+            mobile_addr6: Ipv6Addr::new(0x2001, 0xdb8, 0xa, 0, 0, 0, 0, 0x10),
+            gw_addr6: Ipv6Addr::new(0x2001, 0xdb8, 0xa, 0, 0, 0, 0, 1),
         },
         Uplink::Lte => UplinkNet {
             mobile_if: "m-lte",
@@ -65,6 +116,8 @@ pub fn uplink(u: Uplink) -> UplinkNet {
             mobile_addr: Ipv4Addr::new(203, 0, 113, 7),
             gw_addr: Ipv4Addr::new(203, 0, 113, 1),
             prefix: 24,
+            mobile_addr6: Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 7),
+            gw_addr6: Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 1),
         },
     }
 }
@@ -129,15 +182,25 @@ pub fn teardown() {
     }
 }
 
-/// Builds the topology with uplink A up and B down. Any earlier copy is removed first.
-pub fn build() -> Result<(), HarnessError> {
+/// Builds the topology with uplink A up (with the addresses of `outer.wifi`) and B down. Any
+/// earlier copy is removed first.
+pub fn build(outer: &Outer) -> Result<(), HarnessError> {
     teardown();
     let m = Some(MOBILE_NS);
     let g = Some(GW_NS);
     ip(None, &["netns", "add", MOBILE_NS])?;
     ip(None, &["netns", "add", GW_NS])?;
-    for ns in [m, g] {
-        ip(ns, &["link", "set", "lo", "up"])?;
+    for ns in [MOBILE_NS, GW_NS] {
+        ip(Some(ns), &["link", "set", "lo", "up"])?;
+        // Before the links exist: new devices copy `default`.
+        in_netns(ns, || {
+            for conf in ["all", "default"] {
+                let path = format!("/proc/sys/net/ipv6/conf/{conf}/accept_dad");
+                std::fs::write(&path, "0")
+                    .map_err(|source| HarnessError::Io { what: format!("writing {path}"), source })?;
+            }
+            Ok(())
+        })?;
     }
     for u in [Uplink::Wifi, Uplink::Lte] {
         let n = uplink(u);
@@ -155,29 +218,48 @@ pub fn build() -> Result<(), HarnessError> {
     ip(g, &["link", "set", "inner0", "up"])?;
     ip(g, &["link", "add", "endpoint0", "type", "dummy"])?;
     ip(g, &["addr", "add", &format!("{GW_ENDPOINT}/32"), "dev", "endpoint0"])?;
+    ip(g, &["addr", "add", &format!("{GW_ENDPOINT6}/128"), "dev", "endpoint0", "nodad"])?;
     ip(g, &["link", "set", "endpoint0", "up"])?;
-    uplink_up(Uplink::Wifi)?;
+    uplink_up(Uplink::Wifi, outer.wifi)?;
     let a = uplink(Uplink::Wifi);
-    ip(m, &["route", "add", &format!("{GW_ENDPOINT}/32"), "via", &a.gw_addr.to_string(), "dev", a.mobile_if])?;
-    // Inner routes (the xfrm bundle replaces the route with the tunnel's; the inner route only
-    // has to exist). They use uplink A, which stays up in every scenario.
-    ip(m, &["route", "add", "10.2.0.0/16", "via", &a.gw_addr.to_string(), "src", &MOBILE_INNER.to_string()])?;
-    ip(g, &["route", "add", "10.1.0.0/16", "via", &a.mobile_addr.to_string(), "src", &GW_INNER.to_string()])?;
+    let f = outer.wifi;
+    let host = if f == Family::Ipv4 { 32 } else { 128 };
+    ip(m, &["route", "add", &format!("{}/{host}", gw_endpoint(f)), "via", &a.gw(f).to_string(), "dev", a.mobile_if])?;
+    // Inner routes: only their existence matters (the xfrm bundle replaces them with the
+    // tunnel's); on the dummy devices they depend on no uplink.
+    ip(m, &["route", "add", "10.2.0.0/16", "dev", "inner0", "src", &MOBILE_INNER.to_string()])?;
+    ip(g, &["route", "add", "10.1.0.0/16", "dev", "inner0", "src", &GW_INNER.to_string()])?;
     Ok(())
 }
 
-/// Brings uplink `u` up on both ends with its addresses (idempotent).
-pub fn uplink_up(u: Uplink) -> Result<(), HarnessError> {
+/// Brings uplink `u` up on both ends with its addresses of `family` (idempotent).
+pub fn uplink_up(u: Uplink, family: Family) -> Result<(), HarnessError> {
     let n = uplink(u);
-    let have = ip(Some(MOBILE_NS), &["-4", "-o", "addr", "show", "dev", n.mobile_if])?;
-    if have.contains(&n.mobile_addr.to_string()) {
+    let flag = if family == Family::Ipv4 { "-4" } else { "-6" };
+    let have = ip(Some(MOBILE_NS), &[flag, "-o", "addr", "show", "dev", n.mobile_if])?;
+    if have
+        .split_whitespace()
+        .any(|w| w.split('/').next().and_then(|a| a.parse::<IpAddr>().ok()) == Some(n.mobile(family)))
+    {
         return Ok(());
     }
-    tracing::info!(uplink = ?u, "bringing the uplink up");
-    ip(Some(MOBILE_NS), &["addr", "add", &format!("{}/{}", n.mobile_addr, n.prefix), "dev", n.mobile_if])?;
-    ip(Some(GW_NS), &["addr", "add", &format!("{}/{}", n.gw_addr, n.prefix), "dev", n.gw_if])?;
+    tracing::info!(uplink = ?u, ?family, "bringing the uplink up");
+    let p = n.prefix(family);
+    let nodad: &[&str] = if family == Family::Ipv6 { &["nodad"] } else { &[] };
+    let m_addr = format!("{}/{p}", n.mobile(family));
+    let g_addr = format!("{}/{p}", n.gw(family));
+    ip(Some(MOBILE_NS), &[&["addr", "add", m_addr.as_str(), "dev", n.mobile_if][..], nodad].concat())?;
+    ip(Some(GW_NS), &[&["addr", "add", g_addr.as_str(), "dev", n.gw_if][..], nodad].concat())?;
     ip(Some(MOBILE_NS), &["link", "set", n.mobile_if, "up"])?;
     ip(Some(GW_NS), &["link", "set", n.gw_if, "up"])?;
+    Ok(())
+}
+
+/// Deletes the mobile's address of `family` on uplink `u` (the link stays up).
+pub fn delete_mobile_address(u: Uplink, family: Family) -> Result<(), HarnessError> {
+    let n = uplink(u);
+    let a = format!("{}/{}", n.mobile(family), n.prefix(family));
+    ip(Some(MOBILE_NS), &["addr", "del", &a, "dev", n.mobile_if])?;
     Ok(())
 }
 
@@ -242,12 +324,14 @@ impl EndpointRoute {
         })
     }
 
-    /// Points the route to the endpoint at uplink `u` (`ip route replace E/32 via GW dev IF`).
-    pub fn via(&mut self, u: Uplink) -> Result<(), HarnessError> {
+    /// Points the route to the endpoint of `family` at uplink `u`
+    /// (`ip route replace E/32 via GW dev IF`, `/128` for IPv6).
+    pub fn via(&mut self, u: Uplink, family: Family) -> Result<(), HarnessError> {
         let n = uplink(u);
         let oif = self.ifindex.iter().find(|(x, _)| *x == u).map_or(0, |(_, i)| *i);
         self.seq += 1;
-        let msg = route_request(self.seq, GW_ENDPOINT, n.gw_addr, oif);
+        let (dst, gw) = (gw_endpoint(family), n.gw(family));
+        let msg = route_request(self.seq, dst, gw, oif);
         // SAFETY: a buffer and its length; the kernel is the default destination of a netlink socket.
         if unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
             return Err(HarnessError::Io { what: "RTM_NEWROUTE".into(), source: std::io::Error::last_os_error() });
@@ -276,7 +360,7 @@ impl EndpointRoute {
                 Ok(())
             } else {
                 Err(HarnessError::Io {
-                    what: format!("RTM_NEWROUTE {GW_ENDPOINT}/32 via {} ifindex {oif}", n.gw_addr),
+                    what: format!("RTM_NEWROUTE {dst} via {gw} ifindex {oif}"),
                     source: std::io::Error::from_raw_os_error(-err),
                 })
             };
@@ -284,8 +368,14 @@ impl EndpointRoute {
     }
 }
 
-/// `RTM_NEWROUTE` (create or replace) of `dst/32 via gw dev oif` in the main table.
-fn route_request(seq: u32, dst: Ipv4Addr, gw: Ipv4Addr, oif: u32) -> Vec<u8> {
+/// `RTM_NEWROUTE` (create or replace) of the host route `dst via gw dev oif` in the main table
+/// (`dst` and `gw` of one family).
+fn route_request(seq: u32, dst: IpAddr, gw: IpAddr, oif: u32) -> Vec<u8> {
+    let octets = |a: IpAddr| match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    let (family, host) = if dst.is_ipv4() { (libc::AF_INET as u8, 32) } else { (libc::AF_INET6 as u8, 128) };
     let mut m = Vec::with_capacity(64);
     m.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, set below
     m.extend_from_slice(&RTM_NEWROUTE.to_ne_bytes());
@@ -294,10 +384,10 @@ fn route_request(seq: u32, dst: Ipv4Addr, gw: Ipv4Addr, oif: u32) -> Vec<u8> {
     m.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid
     // struct rtmsg: family, dst_len, src_len, tos, table (main), protocol (boot), scope
     // (universe), type (unicast), flags.
-    m.extend_from_slice(&[libc::AF_INET as u8, 32, 0, 0, 254, 3, 0, 1]);
+    m.extend_from_slice(&[family, host, 0, 0, 254, 3, 0, 1]);
     m.extend_from_slice(&0u32.to_ne_bytes());
-    for (ty, val) in [(RTA_DST, dst.octets()), (RTA_GATEWAY, gw.octets()), (RTA_OIF, oif.to_ne_bytes())] {
-        m.extend_from_slice(&8u16.to_ne_bytes());
+    for (ty, val) in [(RTA_DST, octets(dst)), (RTA_GATEWAY, octets(gw)), (RTA_OIF, oif.to_ne_bytes().to_vec())] {
+        m.extend_from_slice(&(4 + val.len() as u16).to_ne_bytes());
         m.extend_from_slice(&ty.to_ne_bytes());
         m.extend_from_slice(&val);
     }
@@ -312,7 +402,7 @@ mod tests {
 
     #[test]
     fn the_route_request_is_an_rtm_newroute_replace_with_dst_gateway_and_oif() {
-        let m = route_request(7, GW_ENDPOINT, Ipv4Addr::new(203, 0, 113, 1), 5);
+        let m = route_request(7, IpAddr::V4(GW_ENDPOINT), IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)), 5);
         assert_eq!(m.len(), 16 + 12 + 3 * 8);
         assert_eq!(u32::from_ne_bytes(m[..4].try_into().unwrap()) as usize, m.len());
         assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWROUTE);
@@ -321,5 +411,17 @@ mod tests {
         assert_eq!(&m[32..36], &[198, 51, 100, 1]);
         assert_eq!(&m[40..44], &[203, 0, 113, 1]);
         assert_eq!(u32::from_ne_bytes(m[48..52].try_into().unwrap()), 5);
+    }
+
+    #[test]
+    fn an_ipv6_route_request_carries_16_byte_addresses_and_a_128_prefix() {
+        let gw = uplink(Uplink::Lte).gw(Family::Ipv6);
+        let m = route_request(1, gw_endpoint(Family::Ipv6), gw, 9);
+        assert_eq!(m.len(), 16 + 12 + 2 * 20 + 8);
+        assert_eq!(u32::from_ne_bytes(m[..4].try_into().unwrap()) as usize, m.len());
+        assert_eq!(&m[16..18], &[libc::AF_INET6 as u8, 128]);
+        assert_eq!(&m[32..48], &GW_ENDPOINT6.octets());
+        assert_eq!(u16::from_ne_bytes([m[48], m[49]]), 20);
+        assert_eq!(&m[52..68], &Ipv6Addr::new(0x2001, 0xdb8, 0xb, 0, 0, 0, 0, 1).octets());
     }
 }

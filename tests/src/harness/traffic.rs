@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::HarnessError;
-use super::topology::enter_netns;
+use super::topology::{enter_netns, in_netns};
 
 const MAGIC: [u8; 4] = *b"LABx";
 const DATAGRAM: usize = 64;
@@ -200,6 +200,48 @@ impl Sender {
     pub fn finish(self) -> Result<SendLog, HarnessError> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().unwrap_or_else(|_| Err(HarnessError::Thread("a sender panicked".into())))
+    }
+}
+
+/// A UDP socket connected from `src` to `dst` in a namespace before the moves, so that the
+/// kernel caches its route (the tunnel's bundle) in the socket, and used again after them: a stale
+/// cached route would send on the old path or fail. Sends from the calling thread.
+#[derive(Debug)]
+pub struct Probe {
+    sock: UdpSocket,
+    flow: u8,
+    seq: u64,
+    /// What it sent.
+    pub log: SendLog,
+}
+
+impl Probe {
+    /// Binds and connects the socket in `ns`; its datagrams are of flow `flow`.
+    pub fn connect(ns: &str, src: SocketAddrV4, dst: SocketAddrV4, flow: u8) -> Result<Probe, HarnessError> {
+        let sock = in_netns(ns, || {
+            let sock = UdpSocket::bind(src).map_err(io(format!("binding {src} in {ns}")))?;
+            sock.connect(dst).map_err(io(format!("connecting {src} to {dst} in {ns}")))?;
+            Ok(sock)
+        })?;
+        Ok(Probe { sock, flow, seq: 0, log: SendLog::default() })
+    }
+
+    /// Sends `n` datagrams, `period` apart.
+    pub fn send(&mut self, n: usize, period: Duration, clock: Clock) {
+        let mut buf = [0u8; DATAGRAM];
+        buf[..4].copy_from_slice(&MAGIC);
+        buf[4] = self.flow;
+        for i in 0..n {
+            if i > 0 {
+                std::thread::sleep(period);
+            }
+            buf[5..13].copy_from_slice(&self.seq.to_be_bytes());
+            self.log.times_us.push(clock.us());
+            if let Err(e) = self.sock.send(&buf) {
+                self.log.errors.push((self.seq, e.raw_os_error().unwrap_or(0)));
+            }
+            self.seq += 1;
+        }
     }
 }
 

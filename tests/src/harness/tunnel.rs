@@ -1,30 +1,90 @@
 //! The ESP tunnel between the peers, installed and moved through `pfkey`'s [`AfKey`] backend on a
 //! PF_KEY socket opened inside each peer's namespace (PF_KEY sockets are per network namespace).
 //!
-//! Two flows, each an SA plus the policies that use it, on both peers (reqid 1, tunnel mode,
-//! AES-CBC-128 + HMAC-SHA256: stock af_key has no AEAD):
-//! - mobile→gateway, SPI [`SPI_M2G`], 10.1.0.0/16 → 10.2.0.0/16, outer mobile → endpoint: the
-//!   mobile's `out` policy, the gateway's `in` and `fwd` policies;
-//! - gateway→mobile, SPI [`SPI_G2M`], 10.2.0.0/16 → 10.1.0.0/16, outer endpoint → mobile: the
-//!   gateway's `out` policy, the mobile's `in` and `fwd` policies.
+//! Two flows, each a stack of `sas` SAs plus the policies that use it, on both peers (AES-CBC-128 +
+//! HMAC-SHA256: stock af_key has no AEAD):
+//! - mobile→gateway, SPIs [`SPI_M2G`] (+ `0x100` per layer), 10.1.0.0/16 → 10.2.0.0/16, outer
+//!   mobile → endpoint: the mobile's `out` policy, the gateway's `in` and `fwd` policies;
+//! - gateway→mobile, SPIs [`SPI_G2M`] (+ `0x100` per layer), 10.2.0.0/16 → 10.1.0.0/16, outer
+//!   endpoint → mobile: the gateway's `out` policy, the mobile's `in` and `fwd` policies.
+//!
+//! Layer `l` (0 = innermost) has reqid `l + 1`; a policy's templates list the layers innermost
+//! first (Linux applies template 0 first on output), so a bundle of two is ESP-in-ESP, both in
+//! tunnel mode between the same endpoints, and the wire shows the outer layer's SPI only.
+//!
+//! The outer family follows the uplink the mobile is on ([`TunnelSpec::outer`]); the inner
+//! traffic is IPv4. af_key sets an SA's selector family to its outer family unless the message
+//! carries `SADB_EXT_ADDRESS_PROXY` (which sets the selector's family and source), and Linux skips
+//! an SA whose selector family differs from the flow's: so an SA added with an IPv6 outer address
+//! carries a PROXY address 0.0.0.0/0 (any IPv4 inner source). In BEET mode the selectors are the
+//! inner hosts (/32) and the SA's PROXY is the inner source: af_key has no way to give the
+//! selector's destination, nor (in `parse_ipsecrequest`) to keep a BEET template's endpoints.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
-use pfkey::kernel::{AfKey, Kernel, MoveOutcome, SaEntry, SaId};
-use pfkey::message::{AlgKey, Endpoints, Migrate, MigrateBundle, PolicySpec, SaSpec, Selector, SockAddr};
-use pfkey::wire::numbers::{AuthAlg, EncryptAlg, IPPROTO_ESP, Mode, PolicyDir, SaState, SaType};
+use pfkey::kernel::{AfKey, Channel, Kernel, KernelError, MoveOutcome, SaEntry, SaId};
+use pfkey::message::{
+    Address, AlgKey, Endpoints, Extension, Migrate, MigrateBundle, PolicySpec, SaSpec, Selector, SockAddr, Template,
+};
+use pfkey::wire::Dialect;
+use pfkey::wire::numbers::{
+    AuthAlg, EncryptAlg, IPPROTO_ESP, IPSEC_ULPROTO_ANY, Level, Mode, PolicyDir, PolicyType, SaState, SaType,
+};
 use serde::Serialize;
 
 use super::HarnessError;
-use super::scenario::{Dir, Peer, Uplink};
-use super::topology::{GW_ENDPOINT, GW_NS, MOBILE_NS, in_netns, uplink};
+use super::scenario::{Dir, Family, Outer, Peer, Scenario, TunnelMode, Uplink};
+use super::topology::{GW_INNER, GW_NS, MOBILE_INNER, MOBILE_NS, gw_endpoint, in_netns, uplink};
+use super::xfrm::XfrmDump;
 
-/// SPI of the mobile→gateway SA.
+/// SPI of the mobile→gateway SA (layer 0).
 pub const SPI_M2G: u32 = 0x0000_1001;
-/// SPI of the gateway→mobile SA.
+/// SPI of the gateway→mobile SA (layer 0).
 pub const SPI_G2M: u32 = 0x0000_2002;
-/// The reqid of both flows' SAs and templates.
+/// The reqid of layer 0's SAs and templates (layer `l`: `REQID + l`).
 pub const REQID: u32 = 1;
+
+/// What the tunnel is: outer family per uplink, mode, SAs per direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TunnelSpec {
+    /// The outer family on each uplink.
+    pub outer: Outer,
+    /// Tunnel or BEET.
+    pub mode: TunnelMode,
+    /// SAs per direction (layers).
+    pub sas: usize,
+}
+
+impl TunnelSpec {
+    /// The scenario's tunnel.
+    pub fn of(s: &Scenario) -> TunnelSpec {
+        TunnelSpec { outer: s.outer, mode: s.mode, sas: s.sas }
+    }
+
+    /// The PF_KEY mode.
+    pub fn pfkey_mode(&self) -> Mode {
+        match self.mode {
+            TunnelMode::Tunnel => Mode::Tunnel,
+            TunnelMode::Beet => Mode::Beet,
+        }
+    }
+
+    /// The layers, innermost first.
+    pub fn layers(&self) -> std::ops::Range<usize> {
+        0..self.sas
+    }
+
+    /// The outermost layer (whose SPI is on the wire).
+    pub fn outer_layer(&self) -> usize {
+        self.sas - 1
+    }
+
+    /// The mobile's outer address on `u`.
+    pub fn mobile_addr(&self, u: Uplink) -> IpAddr {
+        uplink(u).mobile(self.outer.on(u))
+    }
+}
 
 /// One direction of the tunnel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -40,37 +100,48 @@ impl Flow {
     /// Both flows.
     pub const BOTH: [Flow; 2] = [Flow::MobileToGateway, Flow::GatewayToMobile];
 
-    /// The SA's SPI.
-    pub fn spi(self) -> u32 {
-        match self {
+    /// The SPI of layer `layer`'s SA.
+    pub fn spi(self, layer: usize) -> u32 {
+        let base = match self {
             Flow::MobileToGateway => SPI_M2G,
             Flow::GatewayToMobile => SPI_G2M,
+        };
+        base + 0x100 * layer as u32
+    }
+
+    /// The inner source and destination hosts.
+    pub fn inner(self) -> (Ipv4Addr, Ipv4Addr) {
+        match self {
+            Flow::MobileToGateway => (MOBILE_INNER, GW_INNER),
+            Flow::GatewayToMobile => (GW_INNER, MOBILE_INNER),
         }
     }
 
-    /// The inner selector (source prefix → destination prefix).
-    pub fn selector(self) -> Selector {
-        let (s, d) = match self {
-            Flow::MobileToGateway => ("10.1.0.0", "10.2.0.0"),
-            Flow::GatewayToMobile => ("10.2.0.0", "10.1.0.0"),
+    /// The inner selector: the networks (source prefix → destination prefix) in tunnel mode, the
+    /// hosts in BEET mode.
+    pub fn selector(self, mode: TunnelMode) -> Selector {
+        let (s, d) = self.inner();
+        let (s, d, len) = match mode {
+            TunnelMode::Tunnel => (net16(s), net16(d), 16),
+            TunnelMode::Beet => (s, d, 32),
         };
-        Selector::new(sa(s.parse().expect("literal")), 16, sa(d.parse().expect("literal")), 16)
+        Selector::new(sa(IpAddr::V4(s)), len, sa(IpAddr::V4(d)), len)
     }
 
     /// The outer endpoints while the mobile is on `u`.
-    pub fn endpoints(self, u: Uplink) -> Endpoints {
-        let m = sa(uplink(u).mobile_addr);
-        let e = sa(GW_ENDPOINT);
+    pub fn endpoints(self, t: &TunnelSpec, u: Uplink) -> Endpoints {
+        let m = sa(t.mobile_addr(u));
+        let e = sa(gw_endpoint(t.outer.on(u)));
         match self {
             Flow::MobileToGateway => Endpoints { src: m, dst: e },
             Flow::GatewayToMobile => Endpoints { src: e, dst: m },
         }
     }
 
-    /// The SA's identity while the mobile is on `u`.
-    pub fn sa_id(self, u: Uplink) -> SaId {
-        let ep = self.endpoints(u);
-        SaId { satype: SaType::Esp, spi: self.spi(), src: ep.src, dst: ep.dst }
+    /// Layer `layer`'s SA identity while the mobile is on `u`.
+    pub fn sa_id(self, t: &TunnelSpec, u: Uplink, layer: usize) -> SaId {
+        let ep = self.endpoints(t, u);
+        SaId { satype: SaType::Esp, spi: self.spi(layer), src: ep.src, dst: ep.dst }
     }
 
     /// The flow a peer's policy in `dir` carries.
@@ -90,8 +161,13 @@ impl Flow {
     }
 }
 
-fn sa(ip: Ipv4Addr) -> SockAddr {
-    SockAddr::new(IpAddr::V4(ip))
+fn net16(a: Ipv4Addr) -> Ipv4Addr {
+    let o = a.octets();
+    Ipv4Addr::new(o[0], o[1], 0, 0)
+}
+
+fn sa(ip: IpAddr) -> SockAddr {
+    SockAddr::new(ip)
 }
 
 fn policy_dir(d: Dir) -> PolicyDir {
@@ -102,20 +178,21 @@ fn policy_dir(d: Dir) -> PolicyDir {
     }
 }
 
-/// The SA of `flow` on the mobile's uplink `u`.
-pub fn sa_spec(flow: Flow, u: Uplink) -> SaSpec {
-    let ep = flow.endpoints(u);
+/// Layer `layer`'s SA of `flow` on the mobile's uplink `u`.
+pub fn sa_spec(t: &TunnelSpec, flow: Flow, u: Uplink, layer: usize) -> SaSpec {
+    let ep = flow.endpoints(t, u);
+    let k = layer as u8 * 0x40;
     let (enc, auth) = match flow {
-        Flow::MobileToGateway => ([0x11; 16], [0x22; 32]),
-        Flow::GatewayToMobile => ([0x33; 16], [0x44; 32]),
+        Flow::MobileToGateway => ([0x11 + k; 16], [0x22 + k; 32]),
+        Flow::GatewayToMobile => ([0x33 + k; 16], [0x44 + k; 32]),
     };
     SaSpec {
         satype: SaType::Esp,
-        spi: flow.spi(),
+        spi: flow.spi(layer),
         src: ep.src,
         dst: ep.dst,
-        mode: Mode::Tunnel,
-        reqid: REQID,
+        mode: t.pfkey_mode(),
+        reqid: REQID + layer as u32,
         replay: 32,
         flags: 0,
         state: SaState::Mature,
@@ -127,6 +204,39 @@ pub fn sa_spec(flow: Flow, u: Uplink) -> SaSpec {
     }
 }
 
+/// The `SADB_EXT_ADDRESS_PROXY` an SA of `flow` needs on uplink `u` (see the module text): the
+/// inner source host in BEET mode, 0.0.0.0/0 under an IPv6 outer header, none otherwise.
+pub fn sa_proxy(t: &TunnelSpec, flow: Flow, u: Uplink) -> Option<(IpAddr, u8)> {
+    match (t.mode, t.outer.on(u)) {
+        (TunnelMode::Beet, _) => Some((IpAddr::V4(flow.inner().0), 32)),
+        (TunnelMode::Tunnel, Family::Ipv6) => Some((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
+        (TunnelMode::Tunnel, Family::Ipv4) => None,
+    }
+}
+
+/// The policy of `peer` in `dir` with the mobile on `u`: one template per layer, innermost first.
+pub fn policy_spec(t: &TunnelSpec, peer: Peer, dir: Dir, u: Uplink) -> PolicySpec {
+    let flow = Flow::of(peer, dir);
+    let ep = flow.endpoints(t, u);
+    PolicySpec {
+        selector: flow.selector(t.mode),
+        dir: policy_dir(dir),
+        policy_type: PolicyType::Ipsec,
+        priority: 0,
+        id: 0,
+        templates: t
+            .layers()
+            .map(|l| Template {
+                proto: IPPROTO_ESP,
+                mode: t.pfkey_mode(),
+                level: Level::Unique,
+                reqid: REQID + l as u32,
+                endpoints: Some(ep),
+            })
+            .collect(),
+    }
+}
+
 /// The two peers' kernels, each over a PF_KEY socket opened in its namespace.
 #[derive(Debug)]
 pub struct Peers {
@@ -134,14 +244,17 @@ pub struct Peers {
     pub mobile: AfKey,
     /// The gateway's.
     pub gateway: AfKey,
+    /// The tunnel they carry.
+    pub spec: TunnelSpec,
+    seq: u32,
 }
 
 impl Peers {
     /// Opens a PF_KEY socket in each namespace.
-    pub fn open() -> Result<Peers, HarnessError> {
+    pub fn open(spec: TunnelSpec) -> Result<Peers, HarnessError> {
         let mobile = in_netns(MOBILE_NS, || Ok(AfKey::open()?))?;
         let gateway = in_netns(GW_NS, || Ok(AfKey::open()?))?;
-        Ok(Peers { mobile, gateway })
+        Ok(Peers { mobile, gateway, spec, seq: 0x7e00_0000 })
     }
 
     /// The kernel of `peer`.
@@ -152,67 +265,129 @@ impl Peers {
         }
     }
 
-    /// Installs both SAs and the out/in/fwd policies on both peers, the mobile on uplink `u`.
+    /// Installs every SA and the out/in/fwd policies on both peers, the mobile on uplink `u`.
     pub fn install(&mut self, u: Uplink) -> Result<(), HarnessError> {
+        let t = self.spec;
         for peer in [Peer::Mobile, Peer::Gateway] {
             let k = self.kernel(peer);
             k.flush_sas(SaType::Unspec)?;
             k.flush_policies()?;
             for flow in Flow::BOTH {
-                k.add_sa(&sa_spec(flow, u))?;
+                for l in t.layers() {
+                    let spec = sa_spec(&t, flow, u, l);
+                    match sa_proxy(&t, flow, u) {
+                        None => self.kernel(peer).add_sa(&spec)?,
+                        Some(proxy) => self.add_sa_with_proxy(peer, &spec, proxy)?,
+                    }
+                }
             }
             for dir in [Dir::Out, Dir::In, Dir::Fwd] {
-                let flow = Flow::of(peer, dir);
-                let ep = flow.endpoints(u);
-                let p = PolicySpec::esp_tunnel(flow.selector(), policy_dir(dir), ep.src, ep.dst, REQID);
-                let id = k.add_policy(&p)?;
+                let id = self.kernel(peer).add_policy(&policy_spec(&t, peer, dir, u))?;
                 tracing::info!(?peer, ?dir, id, "policy installed");
             }
         }
         Ok(())
     }
 
-    /// `SADB_X_MIGRATE` of `peer`'s policy in `dir` (and the SA it names) from uplink `from` to `to`.
-    pub fn migrate(&mut self, peer: Peer, dir: Dir, from: Uplink, to: Uplink) -> Result<MoveOutcome, HarnessError> {
-        let m = migrate_request(peer, dir, from, to);
-        Ok(self.kernel(peer).migrate(&m)?)
+    /// `SADB_ADD` of `spec` with a `SADB_EXT_ADDRESS_PROXY` (the SA's selector family and source,
+    /// which `SaSpec` does not carry), sent on `peer`'s socket and answered by its seq and pid.
+    fn add_sa_with_proxy(&mut self, peer: Peer, spec: &SaSpec, proxy: (IpAddr, u8)) -> Result<(), HarnessError> {
+        self.seq += 1;
+        let seq = self.seq;
+        let k = self.kernel(peer);
+        let pid = k.channel().pid();
+        let mut m = pfkey::message::add(spec).with(Extension::AddressProxy(Address::prefix(
+            sa(proxy.0),
+            proxy.1,
+            IPSEC_ULPROTO_ANY,
+        )));
+        m.header.seq = seq;
+        m.header.pid = pid;
+        let bytes = m.to_bytes(Dialect::Linux).map_err(KernelError::from)?;
+        k.channel_mut().send(&bytes)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !k.channel_mut().recv(&mut buf, Some(left))? {
+                return Err(KernelError::Timeout { op: "SADB_ADD", timeout: Duration::from_secs(5) }.into());
+            }
+            // struct sadb_msg: version, type, errno, satype, len (u16), reserved (u16), seq, pid.
+            if buf.len() < 16 || buf[1] != 3 {
+                continue;
+            }
+            let (r_seq, r_pid) = (
+                u32::from_ne_bytes(buf[8..12].try_into().expect("4 bytes")),
+                u32::from_ne_bytes(buf[12..16].try_into().expect("4 bytes")),
+            );
+            if (r_seq, r_pid) != (seq, pid) {
+                continue;
+            }
+            return match buf[2] {
+                0 => Ok(()),
+                e => Err(KernelError::Errno { op: "SADB_ADD", errno: i32::from(e) }.into()),
+            };
+        }
     }
 
-    /// `SADB_GET` of both SAs on both peers, the mobile on `u`.
-    pub fn snapshot(&mut self, u: Uplink) -> Result<Vec<SaSnapshot>, HarnessError> {
+    /// `SADB_X_MIGRATE` of `peer`'s policy in `dir` (and the SAs it names) from uplink `from` to `to`.
+    pub fn migrate(&mut self, peer: Peer, dir: Dir, from: Uplink, to: Uplink) -> Result<MoveOutcome, KernelError> {
+        let m = migrate_request(&self.spec, peer, dir, from, to);
+        self.kernel(peer).migrate(&m)
+    }
+
+    /// `SADB_GET` of every SA on both peers, the mobile on `u`; an SA the kernel does not find
+    /// there is reported with the error.
+    pub fn snapshot(&mut self, u: Uplink) -> Vec<SaSnapshot> {
+        let t = self.spec;
         let mut v = Vec::new();
         for peer in [Peer::Mobile, Peer::Gateway] {
             for flow in Flow::BOTH {
-                let e: SaEntry = self.kernel(peer).get_sa(&flow.sa_id(u))?;
-                let cur = e.current.unwrap_or_default();
-                v.push(SaSnapshot {
-                    peer,
-                    flow,
-                    spi: e.spec.spi,
-                    src: e.spec.src.ip(),
-                    dst: e.spec.dst.ip(),
-                    packets: u64::from(cur.allocations),
-                    bytes: cur.bytes,
-                });
+                for layer in t.layers() {
+                    let id = flow.sa_id(&t, u, layer);
+                    let r: Result<SaEntry, KernelError> = self.kernel(peer).get_sa(&id);
+                    let (packets, bytes, error) = match r {
+                        Ok(e) => {
+                            let cur = e.current.unwrap_or_default();
+                            (u64::from(cur.allocations), cur.bytes, None)
+                        }
+                        Err(e) => (0, 0, Some(e.to_string())),
+                    };
+                    v.push(SaSnapshot {
+                        peer,
+                        flow,
+                        layer,
+                        spi: id.spi,
+                        src: id.src.ip(),
+                        dst: id.dst.ip(),
+                        packets,
+                        bytes,
+                        error,
+                    });
+                }
             }
         }
-        Ok(v)
+        v
     }
 }
 
-/// The MIGRATE request of one step.
-pub fn migrate_request(peer: Peer, dir: Dir, from: Uplink, to: Uplink) -> Migrate {
+/// The MIGRATE request of one step: one ipsecrequest pair per layer.
+pub fn migrate_request(t: &TunnelSpec, peer: Peer, dir: Dir, from: Uplink, to: Uplink) -> Migrate {
     let flow = Flow::of(peer, dir);
-    let new = flow.endpoints(to);
+    let new = flow.endpoints(t, to);
+    let (m, g) = (sa(t.mobile_addr(to)), sa(gw_endpoint(t.outer.on(to))));
     let (local, remote) = match peer {
-        Peer::Mobile => (sa(uplink(to).mobile_addr), sa(GW_ENDPOINT)),
-        Peer::Gateway => (sa(GW_ENDPOINT), sa(uplink(to).mobile_addr)),
+        Peer::Mobile => (m, g),
+        Peer::Gateway => (g, m),
     };
     Migrate {
-        selector: flow.selector(),
+        selector: flow.selector(t.mode),
         dir: policy_dir(dir),
         kmaddress: Some((local, remote)),
-        bundles: vec![MigrateBundle::new(IPPROTO_ESP, Mode::Tunnel, REQID, flow.endpoints(from), new)],
+        bundles: t
+            .layers()
+            .map(|l| MigrateBundle::new(IPPROTO_ESP, t.pfkey_mode(), REQID + l as u32, flow.endpoints(t, from), new))
+            .collect(),
         natt: None,
     }
 }
@@ -224,6 +399,8 @@ pub struct SaSnapshot {
     pub peer: Peer,
     /// Which flow.
     pub flow: Flow,
+    /// Which layer (0 = innermost).
+    pub layer: usize,
     /// Its SPI.
     pub spi: u32,
     /// Outer source.
@@ -234,6 +411,21 @@ pub struct SaSnapshot {
     pub packets: u64,
     /// Bytes processed.
     pub bytes: u64,
+    /// Why `SADB_GET` failed, if it did (the SA is not at these addresses).
+    pub error: Option<String>,
+}
+
+/// One policy template as `SADB_X_SPDDUMP` reads it back.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateState {
+    /// The policy's direction.
+    pub dir: String,
+    /// The template's mode.
+    pub mode: Mode,
+    /// Its reqid.
+    pub reqid: u32,
+    /// Its tunnel endpoints, when it has any.
+    pub endpoints: Option<(IpAddr, IpAddr)>,
 }
 
 /// What the SAD and SPD of one peer hold after the run.
@@ -245,21 +437,36 @@ pub struct PeerState {
     pub sas: Vec<(u32, IpAddr, IpAddr)>,
     /// Every policy: (direction, template endpoints).
     pub policies: Vec<(String, Vec<(IpAddr, IpAddr)>)>,
-    /// `ip xfrm state` (XFRM netlink).
+    /// Every policy template as PF_KEY reads it back.
+    pub templates: Vec<TemplateState>,
+    /// The SAD and SPD as XFRM netlink reports them (read directly).
+    pub xfrm: XfrmDump,
+    /// `ip xfrm state` (XFRM netlink, for people).
     pub xfrm_state: String,
     /// `ip xfrm policy` (XFRM netlink).
     pub xfrm_policy: String,
 }
 
 impl Peers {
-    /// Dumps both peers' SAD and SPD through PF_KEY and XFRM netlink.
+    /// Dumps both peers' SAD and SPD through PF_KEY and XFRM netlink (directly, and `ip xfrm`).
     pub fn state(&mut self) -> Result<Vec<PeerState>, HarnessError> {
         let mut v = Vec::new();
         for (peer, ns) in [(Peer::Mobile, MOBILE_NS), (Peer::Gateway, GW_NS)] {
             let k = self.kernel(peer);
             let sas = k.dump_sas(SaType::Esp)?.iter().map(|e| (e.spec.spi, e.spec.src.ip(), e.spec.dst.ip())).collect();
-            let policies = k
-                .dump_policies()?
+            let dumped = k.dump_policies()?;
+            let templates = dumped
+                .iter()
+                .flat_map(|p| {
+                    p.templates.iter().map(move |t| TemplateState {
+                        dir: format!("{:?}", p.dir),
+                        mode: t.mode,
+                        reqid: t.reqid,
+                        endpoints: t.endpoints.map(|e| (e.src.ip(), e.dst.ip())),
+                    })
+                })
+                .collect();
+            let policies = dumped
                 .iter()
                 .map(|p| {
                     let eps =
@@ -269,7 +476,8 @@ impl Peers {
                 .collect();
             let xfrm_state = super::topology::ip(Some(ns), &["xfrm", "state"])?;
             let xfrm_policy = super::topology::ip(Some(ns), &["xfrm", "policy"])?;
-            v.push(PeerState { peer, sas, policies, xfrm_state, xfrm_policy });
+            let xfrm = XfrmDump::read(ns)?;
+            v.push(PeerState { peer, sas, policies, templates, xfrm, xfrm_state, xfrm_policy });
         }
         Ok(v)
     }
