@@ -3,7 +3,7 @@
 CARGO ?= cargo
 FUZZ_SECS ?= 600
 
-.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean deps kernel kernel-patched vm-test vm-vectors
+.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean deps kernel kernel-patched kernel-check vm-test vm-vectors
 
 all: build
 
@@ -41,11 +41,19 @@ kernel: deps
 kernel-patched: deps
 	scripts/build-kernel.sh patched
 
-# Boots the stock kernel in QEMU and runs the pfkey crate's real-socket tests, the CLI over the real
-# PF_KEY socket and the message capture inside it.
-vm-test: kernel
+## checkpatch.pl --strict on every patch of kernel-patch/series (in the patched tree).
+kernel-check: kernel-patched
+	scripts/check-patches.sh
+
+# Boots the stock and the patched kernel in QEMU and runs in each the capability probe, the series'
+# kselftest (the negative control on stock), the pfkey crate's real-socket tests, the CLI over the
+# real PF_KEY socket, the message capture and the atomicity harness. Both run even if one fails.
+vm-test: kernel kernel-patched kernel-check
 	$(CARGO) test -q -p lab --test vm_runner -- --ignored
-	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock
+	@rc=0; \
+	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock || rc=1; \
+	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel patched || rc=1; \
+	exit $$rc
 
 # The same, and refreshes the committed kernel vectors (pfkey/tests/vectors/kernel/).
 vm-vectors: kernel

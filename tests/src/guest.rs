@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pfkey::kernel::{AfKey, Capabilities, Kernel as _, Support};
 use pfkey::message::{
     self, AlgKey, Endpoints, Lifetime, Message, Migrate, MigrateBundle, PolicySpec, SaSpec, Selector, SockAddr,
     UpdateAddresses,
@@ -513,12 +514,103 @@ fn run_xfrm_host(xfrm_test: &Path) -> Result<Check, GuestError> {
     Ok(check)
 }
 
-/// Runs the af_key checks: `socket_pfkey` (which must take its real-PF_KEY branch), the XFRM
-/// backend's `xfrm_host` tests when given, the `pfkey` CLI over the real socket in a fresh
+/// Which kernel the suite runs on, as the host that booted it knows: what it expects the probe
+/// to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Expect {
+    /// Debian's 6.12 without this project's series: no extension.
+    Stock,
+    /// With `kernel-patch/series`: every mobility extension.
+    Patched,
+}
+
+/// Probes the running kernel's PF_KEY mobility extensions ([`pfkey::kernel::Kernel::capabilities`])
+/// and checks them against what the booted kernel must have: the probe decides the suite's
+/// expectations, and this check keeps the probe honest.
+fn probe_check(expect: Expect) -> Result<(Check, Capabilities), GuestError> {
+    let mut k = AfKey::open()?;
+    let caps = k.capabilities()?;
+    let want = match expect {
+        Expect::Stock => Support::No,
+        Expect::Patched => Support::Yes,
+    };
+    let ok = caps.update_addresses == want && caps.migrate_natt == want;
+    let check = Check {
+        name: format!(
+            "probe finds the mobility extensions {}",
+            if want == Support::Yes { "present" } else { "absent" }
+        ),
+        passed: ok,
+        known_gap: false,
+        command: "Kernel::capabilities() on AF_KEY".into(),
+        status: None,
+        detail: format!("{caps:?}"),
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    Ok((check, caps))
+}
+
+/// What the selftest prints last: `# Totals: pass:N fail:N xfail:N xpass:N skip:N error:N`.
+fn selftest_totals(out: &str) -> Option<(u32, u32)> {
+    let line = out.lines().rev().find(|l| l.starts_with("# Totals:"))?;
+    let field = |k: &str| -> Option<u32> {
+        let rest = &line[line.find(&format!(" {k}:"))? + k.len() + 2..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    Some((field("pass")?, field("fail")?))
+}
+
+/// The series' kselftest (`tools/testing/selftests/net/pfkey_mobility`, built with the patched
+/// kernel). With the extensions it must pass; without them (stock) it is the negative control:
+/// it must fail, which shows its checks can fail.
+fn run_selftest(selftest: &Path, caps: &Capabilities) -> Result<Check, GuestError> {
+    let present = caps.update_addresses == Support::Yes && caps.migrate_natt == Support::Yes;
+    let name = if present {
+        "kselftest pfkey_mobility passes (the series' selftest)"
+    } else {
+        "kselftest pfkey_mobility fails without the series (negative control)"
+    };
+    let mut check = run_check(name, selftest, &[], if present { 0 } else { 1 }, &["# Totals:"], false)?;
+    match selftest_totals(&check.stdout) {
+        Some((pass, fail)) => {
+            let numbers = format!("pass {pass}, fail {fail}");
+            let ok = if present { fail == 0 && pass > 0 } else { fail > 0 };
+            if !ok {
+                check.passed = false;
+            }
+            check.detail = if check.detail.is_empty() { numbers } else { format!("{}; {numbers}", check.detail) };
+        }
+        None => check.passed = false,
+    }
+    Ok(check)
+}
+
+/// Runs the af_key checks: the capability probe against what the booted kernel must have, the
+/// series' selftest when given, `socket_pfkey` (which must take its real-PF_KEY branch), the
+/// XFRM backend's `xfrm_host` tests when given, the `pfkey` CLI over the real socket in a fresh
 /// network namespace, and the failing-MIGRATE checks ([`crate::failmig`], in another fresh
-/// namespace).
-pub fn run_suite(socket_test: &Path, xfrm_test: Option<&Path>, cli: &Path) -> Result<Vec<Check>, GuestError> {
+/// namespace). A check that only the series makes pass is a known gap where the probe finds the
+/// extensions absent, and an ordinary check where it finds them.
+pub fn run_suite(
+    expect: Expect,
+    selftest: Option<&Path>,
+    socket_test: &Path,
+    xfrm_test: Option<&Path>,
+    cli: &Path,
+) -> Result<Vec<Check>, GuestError> {
     let mut checks = Vec::new();
+    let (probe, caps) = probe_check(expect)?;
+    checks.push(probe);
+    if let Some(t) = selftest {
+        checks.push(run_selftest(t, &caps)?);
+    }
+    let without_update = caps.update_addresses != Support::Yes;
+    let migrate_note = if caps.migrate_natt == Support::Yes {
+        "acknowledged by a reply to this socket"
+    } else {
+        "success seen in the kernel's seq-0 broadcast"
+    };
     if let Some(x) = xfrm_test {
         checks.push(run_xfrm_host(x)?);
     }
@@ -568,14 +660,14 @@ pub fn run_suite(socket_test: &Path, xfrm_test: Option<&Path>, cli: &Path) -> Re
         ),
         ("spddump lists it", cat(&[&["spddump"]]), 0, vec!["10.1.0.0/16", "192.0.2.10"], false),
         (
-            "migrate moves policy and SA (success inferred from the broadcast)",
+            "migrate moves policy and SA (answered to the requester with the series, else seen in the broadcast)",
             cat(&[
                 &["migrate"],
                 &sel,
                 &["--old", "192.0.2.10-198.51.100.1", "--new", "203.0.113.7-198.51.100.1", "--reqid", "1"],
             ]),
             0,
-            vec![],
+            vec![migrate_note],
             false,
         ),
         ("dump shows the SA at the new address", cat(&[&["dump"]]), 0, vec!["203.0.113.7"], false),
@@ -585,8 +677,9 @@ pub fn run_suite(socket_test: &Path, xfrm_test: Option<&Path>, cli: &Path) -> Re
             cat(&[&["update-addresses"], &moved_id, &["--new-src", "100.64.0.5"]]),
             0,
             vec![],
-            true,
+            without_update,
         ),
+        ("dump shows the SA at its updated address", cat(&[&["dump"]]), 0, vec!["100.64.0.5"], without_update),
         (
             "add an AES-GCM SA (AEAD)",
             cat(&[&["add", "esp", "--spi", "0x2000", "--src", "192.0.2.10", "--dst", "198.51.100.1", "--enc", &gcm]]),

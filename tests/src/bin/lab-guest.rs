@@ -25,6 +25,12 @@ struct Cli {
 enum Cmd {
     /// The af_key checks: `socket_pfkey` on the real socket and the `pfkey` CLI with `--backend afkey`.
     Suite {
+        /// The kernel the host booted, which tells what the capability probe must find.
+        #[arg(long, value_enum)]
+        expect: guest::Expect,
+        /// The series' kselftest (`pfkey_mobility`, built with the patched kernel).
+        #[arg(long)]
+        selftest: Option<PathBuf>,
         /// The `socket_pfkey` integration-test executable.
         #[arg(long)]
         socket_test: PathBuf,
@@ -54,8 +60,8 @@ fn main() -> ExitCode {
     lab::init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Suite { socket_test, xfrm_test, cli, out } => guest::run_suite(&socket_test, xfrm_test.as_deref(), &cli)
-            .and_then(|checks| {
+        Cmd::Suite { expect, selftest, socket_test, xfrm_test, cli, out } => {
+            guest::run_suite(expect, selftest.as_deref(), &socket_test, xfrm_test.as_deref(), &cli).and_then(|checks| {
                 let out = out.unwrap_or_else(results_dir);
                 guest::write_checks(&out.join("suite.json"), &checks)?;
                 let failed = checks.iter().filter(|c| !c.passed && !c.known_gap).count();
@@ -74,7 +80,8 @@ fn main() -> ExitCode {
                 }
                 println!("{} passed, {} failed, {} known gaps", checks.len() - failed - gaps, failed, gaps);
                 Ok(failed == 0)
-            }),
+            })
+        }
         Cmd::Capture { out } => {
             let out = out.unwrap_or_else(|| results_dir().join("vectors"));
             guest::capture(&out).map(|files| {

@@ -1,7 +1,8 @@
 //! `lab-vm-test`: the VM tier of the tests (`make vm-test`).
 //!
 //! Builds the binaries on the host, boots the kernel once and runs inside it, from the shared
-//! root: `lab-guest suite` (the `socket_pfkey` tests on the real PF_KEY socket, which must take
+//! root: `lab-guest suite` (the capability probe checked against the kernel booted, the series'
+//! kselftest — which must pass on the patched kernel and fail on stock — the `socket_pfkey` tests on the real PF_KEY socket, which must take
 //! their real branch, the `xfrm_host` tests of the XFRM backend with nothing skipped, the `pfkey` CLI with `--backend afkey` in a fresh netns, and the checks that
 //! a MIGRATE the kernel refuses changes nothing, `lab::failmig`) and
 //! `lab-guest capture` (real kernel messages as vectors), then `lab-harness` (the atomicity
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lab::artifacts::Artifacts;
+use lab::guest::Expect;
 use lab::harness::report::{self, CheckResult};
 use lab::vm::{GUEST_RESULTS, KernelImage, VmRun};
 
@@ -35,6 +37,10 @@ struct Cli {
     /// Run only these harness scenarios (by folder name; default: all).
     #[arg(long)]
     scenario: Vec<String>,
+    /// Which extensions the kernel must have (default: from `--kernel` stock/patched; required
+    /// with a bzImage path).
+    #[arg(long, value_enum)]
+    expect: Option<lab::guest::Expect>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -60,6 +66,22 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     // Fail early, before building, when the VM cannot run.
     let kernel = KernelImage::parse(&cli.kernel);
     kernel.resolve()?;
+    let expect = match (cli.expect, cli.kernel.as_str()) {
+        (Some(e), _) => e,
+        (None, "stock") => Expect::Stock,
+        (None, "patched") => Expect::Patched,
+        (None, other) => return Err(format!("--kernel {other}: say what it has with --expect stock|patched").into()),
+    };
+    // The series' selftest is built with the patched kernel; it runs on both (on stock as the
+    // negative control).
+    let selftest = lab::vm::cache_dir().join("kernel-patched").join("selftests").join("pfkey_mobility");
+    if !selftest.is_file() {
+        return Err(format!(
+            "{} is missing: it is built with the patched kernel (make kernel-patched)",
+            selftest.display()
+        )
+        .into());
+    }
     let mut art =
         Artifacts::build(&root, &["test", "--no-run", "-p", "pfkey", "--test", "socket_pfkey", "--test", "xfrm_host"])?;
     art.extend(Artifacts::build(&root, &["build", "-p", "pfkey", "-p", "lab", "--bins"])?);
@@ -74,9 +96,14 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let q = |p: &Path| lab::vm::shell_quote(&p.to_string_lossy());
     let only: String = cli.scenario.iter().map(|n| format!(" --only {}", lab::vm::shell_quote(n))).collect();
     let script = format!(
-        "{g} suite --socket-test {s} --xfrm-test {x} --cli {c}; suite=$?; {g} capture > {r}/capture.out 2>&1; echo $? > {r}/capture.status; \
+        "{g} suite --expect {e} --selftest {st} --socket-test {s} --xfrm-test {x} --cli {c}; suite=$?; {g} capture > {r}/capture.out 2>&1; echo $? > {r}/capture.status; \
          {h} --scenarios {sc}{only} > {r}/harness.out 2> {r}/harness.log; echo $? > {r}/harness.status; exit $suite",
         g = q(&guest),
+        e = match expect {
+            Expect::Stock => "stock",
+            Expect::Patched => "patched",
+        },
+        st = q(&selftest),
         s = q(&socket_test),
         x = q(&xfrm_test),
         c = q(&cli_bin),
