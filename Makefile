@@ -3,7 +3,7 @@
 CARGO ?= cargo
 FUZZ_SECS ?= 600
 
-.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean deps kernel kernel-patched kernel-check vm-test vm-vectors
+.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean deps kernel kernel-patched kernel-kasan kernel-check vm-test vm-test-kasan vm-vectors
 
 all: build
 
@@ -27,7 +27,7 @@ fuzz-check:
 
 ## Everything CI runs: formatting and lints, the plain tier (codec, model, CLI, kernel vectors),
 ## the fuzz target's build, and the VM tier on a real Linux 6.12 with PF_KEY.
-test: lint test-unit fuzz-check vm-test
+test: lint test-unit fuzz-check vm-test vm-test-kasan
 
 # The kernel lab (tests/ crate, scripts/, kernel-patch/). Kernels are cached outside the checkout
 # in ${XDG_CACHE_HOME:-~/.cache}/pfkey-mobike/ and rebuilt only when the source package, the
@@ -37,9 +37,19 @@ deps:
 
 kernel: deps
 	scripts/build-kernel.sh stock
+	@if [ "$(KASAN)" = 1 ]; then KASAN=1 scripts/build-kernel.sh patched; fi
 
 kernel-patched: deps
 	scripts/build-kernel.sh patched
+
+## The patched kernel once more, with KASAN (also `make kernel KASAN=1`).
+kernel-kasan: deps
+	KASAN=1 scripts/build-kernel.sh patched
+
+## The guest suite (probe, selftest, af_key checks, the bad-input suite) on the KASAN kernel:
+## every check passes and the kernel log has no KASAN report or warning.
+vm-test-kasan: kernel-kasan kernel-patched
+	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel patched-kasan --suite-only --timeout 900
 
 ## checkpatch.pl --strict on every patch of kernel-patch/series (in the patched tree).
 kernel-check: kernel-patched

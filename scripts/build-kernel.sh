@@ -17,12 +17,20 @@ set -euo pipefail
 flavour=${1:-stock}
 case "$flavour" in
     stock | patched) ;;
-    *) echo "usage: $0 [stock|patched]" >&2; exit 2 ;;
+    *) echo "usage: [KASAN=1] $0 [stock|patched]" >&2; exit 2 ;;
 esac
+# KASAN=1 builds the patched kernel with KASAN as its own flavour (tree, cache entry and link).
+kasan=${KASAN:-0}
+label=$flavour
+if [[ "$kasan" == 1 ]]; then
+    [[ "$flavour" == patched ]] || { echo "KASAN=1 is for the patched flavour" >&2; exit 2; }
+    label=patched-kasan
+fi
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 patch_dir="$repo/kernel-patch"
 fragment="$patch_dir/config.fragment"
+kasan_fragment="$patch_dir/kasan.fragment"
 series="$patch_dir/series"
 tarball=/usr/src/linux-source-6.12.tar.xz
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/pfkey-mobike"
@@ -30,9 +38,9 @@ jobs=${JOBS:-$(nproc)}
 # Bump when the way this script turns inputs into an image changes (per flavour, so that a
 # change to how patched kernels are made does not rebuild the stock one).
 recipe=1
-[[ "$flavour" == patched ]] && recipe=2
+if [[ "$flavour" == patched ]]; then recipe=2; fi
 
-log() { echo "build-kernel[$flavour]: $*" >&2; }
+log() { echo "build-kernel[$label]: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 if [[ ! -r "$tarball" ]] || ! command -v flex >/dev/null || ! command -v bison >/dev/null; then
@@ -65,21 +73,22 @@ hash=$(
             for p in "${patches[@]}"; do echo "patch $(basename "$p")"; cat "$p"; done
         fi
         echo "fragment"; cat "$fragment"
+        if [[ "$kasan" == 1 ]]; then echo "kasan"; cat "$kasan_fragment"; fi
     } | sha256sum | cut -c1-16
 )
-out="$cache/kernels/$flavour-$hash"
-link="$cache/kernel-$flavour"
+out="$cache/kernels/$label-$hash"
+link="$cache/kernel-$label"
 
 if [[ -f "$out/bzImage" ]]; then
-    ln -sfn "kernels/$flavour-$hash" "$link"
+    ln -sfn "kernels/$label-$hash" "$link"
     log "up to date ($src_version, ${#patches[@]} patches, hash $hash)"
     echo "$out/bzImage"
     exit 0
 fi
 
 start=$(date +%s)
-tree="$cache/src/$flavour"
-log "building $flavour-$hash from linux-source-6.12 $src_version with ${#patches[@]} patches, -j$jobs"
+tree="$cache/src/$label"
+log "building $label-$hash from linux-source-6.12 $src_version with ${#patches[@]} patches, -j$jobs"
 log "source tree: $tree"
 
 # A fresh tree of the pristine source, recording which source version it holds.
@@ -99,8 +108,8 @@ unpack() {
 # at another path rebuilds everything.)
 git_base() {
     local version=""
-    [[ -f "$tree/.git/pfkey-source-version" ]] && version=$(cat "$tree/.git/pfkey-source-version")
-    [[ "$version" == "$src_version" ]] && return 0
+    if [[ -f "$tree/.git/pfkey-source-version" ]]; then version=$(cat "$tree/.git/pfkey-source-version"); fi
+    if [[ "$version" == "$src_version" ]]; then return 0; fi
     unpack "$tree"
     log "recording the pristine source in git (tag base)"
     rm -rf "$tree/.git"
@@ -130,7 +139,9 @@ fi
 cd "$tree"
 log "configuring: tinyconfig + $(basename "$fragment")"
 make -s ARCH=x86_64 tinyconfig
-ARCH=x86_64 scripts/kconfig/merge_config.sh -m .config "$fragment" >config-merge.log
+fragments=("$fragment")
+if [[ "$kasan" == 1 ]]; then fragments+=("$kasan_fragment"); fi
+ARCH=x86_64 scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >config-merge.log
 make -s ARCH=x86_64 olddefconfig
 
 # Every option the fragment sets must have survived Kconfig's dependency resolution.
@@ -142,13 +153,13 @@ while IFS= read -r line; do
     elif [[ "$line" =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set$ ]]; then
         ! grep -qE "^${BASH_REMATCH[1]}=" .config || dropped+=("${BASH_REMATCH[1]} must be unset")
     fi
-done <"$fragment"
+done < <(cat "${fragments[@]}")
 if ((${#dropped[@]})); then
     log "the final .config lost options the fragment asks for:"
     printf '  %s\n' "${dropped[@]}" >&2
     die "fix kernel-patch/config.fragment (a missing dependency?)"
 fi
-log "all $(grep -cE '^CONFIG_' "$fragment") fragment options present in .config"
+log "all $(cat "${fragments[@]}" | grep -cE '^CONFIG_') fragment options present in .config"
 
 log "make bzImage (log: $tree/build.log)"
 set -o pipefail
@@ -175,6 +186,6 @@ if [[ -f "$selftest" ]]; then
 fi
 rm -rf "$out"
 mv "$out.tmp" "$out"
-ln -sfn "kernels/$flavour-$hash" "$link"
+ln -sfn "kernels/$label-$hash" "$link"
 log "built in $(($(date +%s) - start)) s: $out/bzImage"
 echo "$out/bzImage"

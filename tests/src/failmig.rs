@@ -36,12 +36,14 @@ fn ep(src: &str, dst: &str) -> Endpoints {
 
 /// The SAD and SPD as the kernel dumps them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Snapshot {
-    sas: Vec<SaEntry>,
-    policies: Vec<PolicySpec>,
+pub(crate) struct Snapshot {
+    /// SADB_DUMP of every SA type.
+    pub(crate) sas: Vec<SaEntry>,
+    /// SPDDUMP.
+    pub(crate) policies: Vec<PolicySpec>,
 }
 
-fn snapshot(k: &mut AfKey) -> Result<Snapshot, GuestError> {
+pub(crate) fn snapshot(k: &mut AfKey) -> Result<Snapshot, GuestError> {
     Ok(Snapshot { sas: k.dump_sas(SaType::Unspec)?, policies: k.dump_policies()? })
 }
 
@@ -53,7 +55,7 @@ fn template_text(t: &Template) -> String {
 /// What differs between two snapshots, field by field (empty when identical). SAs are matched by
 /// type, SPI and destination, policies by direction and id; a dump whose entries are all equal
 /// but come in another order is a difference too.
-fn diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+pub(crate) fn diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     let sa_key = |e: &SaEntry| (e.spec.satype, e.spec.spi, e.spec.dst.ip());
     for b in &before.sas {

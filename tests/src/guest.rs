@@ -699,6 +699,7 @@ pub fn run_suite(
         checks.push(run_check(&format!("cli: {name}"), cli, &full, status, &want, gap)?);
     }
     checks.extend(crate::failmig::run()?);
+    checks.extend(crate::badinput::run(&caps)?);
     Ok(checks)
 }
 

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod artifacts;
+pub mod badinput;
 pub mod failmig;
 pub mod guest;
 pub mod harness;

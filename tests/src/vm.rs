@@ -40,7 +40,7 @@ impl KernelImage {
     /// Parses `stock`, `patched` or a path.
     pub fn parse(s: &str) -> KernelImage {
         match s {
-            "stock" | "patched" => KernelImage::Flavour(s.to_string()),
+            "stock" | "patched" | "patched-kasan" => KernelImage::Flavour(s.to_string()),
             p => KernelImage::Path(PathBuf::from(p)),
         }
     }
