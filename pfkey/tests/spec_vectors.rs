@@ -886,3 +886,17 @@ fn model_shows_the_probe_difference_with_the_vectors() {
     assert_eq!(errno(ModelConfig::patched(), &migrate), libc::EINVAL);
     assert_eq!(errno(ModelConfig::stock_linux(), &migrate), libc::ENOENT);
 }
+
+/// Section 4.1 step 7: only a present new address is checked for being unspecified; an omitted
+/// one is the SA's own (here an SA added with the wildcard source 0.0.0.0), and the move of 16.1
+/// succeeds.
+#[test]
+fn model_checks_only_present_new_addresses_for_unspecified() {
+    let (k, mut s) = patched();
+    add_ok(&mut s, &esp(0xc0de_0001, "0.0.0.0", "198.51.100.1", 1));
+    let mut request = vector("update-dst-v4", Dialect::Linux);
+    // The old source of the request: 0.0.0.0 instead of 192.0.2.10 (sockaddr_in at 56, address at 60).
+    request[60..64].copy_from_slice(&[0, 0, 0, 0]);
+    assert_eq!(ask(&mut s, &request).unwrap(), request, "the reply is the request");
+    assert!(find(&k, 0xc0de_0001, "203.0.113.1").is_some_and(|x| x.src == sa("0.0.0.0")));
+}
