@@ -6,7 +6,9 @@
 //! with `natt`, `NatT`, error headers) produce exactly its bytes. Where the in-memory kernel model
 //! already implements the draft's behaviour for a vector (the address update, its errors, ENODATA
 //! for encapsulation on AH), the model is driven with the vector's bytes and must answer with the
-//! draft's reply bytes.
+//! draft's reply bytes. Every Linux-dialect request vector is fed to the model configured as the
+//! patched kernel (`ModelConfig::patched()`) in the setup the draft's prose describes, and the
+//! model must answer with the reply, broadcast or error reply the draft states.
 //!
 //! Host-order fields in the draft are little-endian.
 #![cfg(target_endian = "little")]
@@ -84,6 +86,7 @@ const CHECKED: &[&str] = &[
     "update-both-v6-freebsd",
     "migrate-natt-on-v4",
     "migrate-natt-off-v4",
+    "migrate-broadcast-natt-on-v4",
     "migrate-broadcast-v4",
     "migrate-reply-v4",
     "update-unspecified-dst",
@@ -94,6 +97,8 @@ const CHECKED: &[&str] = &[
     "error-enodata-migrate",
     "migrate-natt-type-without-ports",
     "error-einval-migrate",
+    "update-natt-type1",
+    "error-einval-update-natt-type1",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -560,6 +565,33 @@ fn migrate_broadcast_is_stock_linux_seq_0_pid_0_without_natt() {
 }
 
 #[test]
+fn migrate_broadcast_with_natt_ends_with_the_natt_extensions() {
+    let bytes = vector("migrate-broadcast-natt-on-v4", Dialect::Linux);
+    assert_eq!(bytes.len(), 240);
+    let m = Message::parse(&bytes, Dialect::Linux).unwrap();
+    header(&m, &bytes, MessageType::XMigrate, SaType::Esp, 0, 0, 0);
+    natt_ext(&m, NatTType::EspInUdp, Some((4500, 4500)));
+    assert_eq!(m.address(ExtKind::AddressSrc).unwrap().proto, 0);
+    let mut mig = migrate(
+        ("192.0.2.10", "198.51.100.1"),
+        ("203.0.113.7", "198.51.100.1"),
+        IPPROTO_ESP,
+        1,
+        "203.0.113.7",
+        Some(NatT::esp_in_udp(4500, 4500)),
+    );
+    mig.selector.proto = 0;
+    check_migrate(&m, &mig);
+    builds_exactly(&mig.message(), &bytes, Dialect::Linux);
+    // Without its last 24 bytes (and with sadb_msg_len 27) it is the stock broadcast.
+    let mut stock = bytes[..216].to_vec();
+    stock[4..6].copy_from_slice(&27u16.to_le_bytes());
+    assert_eq!(stock, vector("migrate-broadcast-v4", Dialect::Linux));
+    // Its NAT-T extensions are the request's, byte for byte.
+    assert_eq!(bytes[216..], vector("migrate-natt-on-v4", Dialect::Linux)[216..]);
+}
+
+#[test]
 fn migrate_reply_is_the_request_with_its_seq_and_pid() {
     let reply = vector("migrate-reply-v4", Dialect::Linux);
     let request = vector("migrate-natt-on-v4", Dialect::Linux);
@@ -605,6 +637,27 @@ fn esrch_and_eexist_update_replies() {
     error_reply("error-esrch-update", MessageType::Update, SaType::Esp, libc::ESRCH, 15);
     error_reply("error-eexist-update", MessageType::Update, SaType::Esp, libc::EEXIST, 16);
     assert_eq!((libc::ESRCH, libc::EEXIST, libc::EINVAL, libc::ENODATA), (3, 17, 22, 61), "Linux errno values");
+}
+
+#[test]
+fn einval_update_natt_type1() {
+    let bytes = vector("update-natt-type1", Dialect::Linux);
+    assert_eq!(bytes.len(), 144);
+    let m = Message::parse(&bytes, Dialect::Linux).unwrap();
+    header(&m, &bytes, MessageType::Update, SaType::Esp, 0, 19, PID);
+    natt_ext(&m, NatTType::EspInUdpNonIke, Some((4500, 4500)));
+    no_keys(&m);
+    let u = UpdateAddresses {
+        new_src: Some(sa("203.0.113.7")),
+        natt: Some(NatT { nat_t_type: NatTType::EspInUdpNonIke, sport: 4500, dport: 4500 }),
+        ..update(0xc0de_0004, "192.0.2.10", "198.51.100.1", 4)
+    };
+    builds_exactly(&u.message().with_seq(19).with_pid(PID), &bytes, Dialect::Linux);
+    // It is the request of 16.4 but for the type byte and the seq.
+    let on = vector("update-natt-on", Dialect::Linux);
+    let differing: Vec<usize> = (0..on.len()).filter(|&i| on[i] != bytes[i]).collect();
+    assert_eq!(differing, [8, 124]);
+    error_reply("error-einval-update-natt-type1", MessageType::Update, SaType::Esp, libc::EINVAL, 19);
 }
 
 #[test]
@@ -732,4 +785,118 @@ fn model_answers_enodata_for_encapsulation_on_an_ah_sa() {
     assert_eq!(reply, vector("error-enodata-migrate", Dialect::Linux));
     assert_eq!((k.sad(), k.spd()), (sad, spd), "a failed MIGRATE changes nothing");
     assert!(recv(&mut s).is_none(), "no broadcast after a failure");
+}
+
+/// The outbound policy 10.1.0.0/16 -> 10.2.0.0/16 of the MIGRATE vectors, tunnel 192.0.2.10 ->
+/// 198.51.100.1, reqid 1.
+fn migrate_policy(s: &mut ModelSocket) {
+    let pol = PolicySpec::esp_tunnel(
+        Selector::new(sa("10.1.0.0"), 16, sa("10.2.0.0"), 16),
+        PolicyDir::Outbound,
+        sa("192.0.2.10"),
+        sa("198.51.100.1"),
+        1,
+    );
+    let pid = s.pid();
+    s.send(&spdadd(&pol).with_seq(2).with_pid(pid).to_bytes(Dialect::Linux).unwrap()).unwrap();
+    assert_eq!(Message::parse(&recv(s).unwrap(), Dialect::Linux).unwrap().errno(), 0);
+    drain(s);
+}
+
+/// Sends a MIGRATE vector; the requester must get `broadcast` and then its request back, another
+/// listener `broadcast` alone.
+#[track_caller]
+fn model_migrates(s: &mut ModelSocket, other: &mut ModelSocket, request: &[u8], broadcast: &[u8]) {
+    s.send(request).unwrap();
+    assert_eq!(recv(s).expect("the broadcast"), broadcast, "the broadcast comes first");
+    assert_eq!(recv(s).expect("the reply"), request, "then the reply: the request back");
+    assert!(recv(s).is_none(), "nothing else for the requester");
+    assert_eq!(recv(other).expect("the broadcast"), broadcast, "every listener gets the broadcast");
+    assert!(recv(other).is_none(), "the reply goes to the requester alone");
+}
+
+#[test]
+fn model_answers_the_migrate_vectors() {
+    let (k, mut s) = patched();
+    let mut other = k.socket();
+    add_ok(&mut s, &esp(0xc0de_0005, "192.0.2.10", "198.51.100.1", 1));
+    migrate_policy(&mut s);
+    drain(&mut other);
+    // 16.7: NAT-T on; the broadcast of 16.9 (ending with NAT-T), then the reply of 16.9.
+    let on = vector("migrate-natt-on-v4", Dialect::Linux);
+    let reply = vector("migrate-reply-v4", Dialect::Linux);
+    assert_eq!(on, reply);
+    model_migrates(&mut s, &mut other, &on, &vector("migrate-broadcast-natt-on-v4", Dialect::Linux));
+    let x = find(&k, 0xc0de_0005, "198.51.100.1").unwrap();
+    assert_eq!((x.src, x.natt), (sa("203.0.113.7"), Some(NatT::esp_in_udp(4500, 4500))));
+    // 16.8: NAT-T off; the broadcast ends with type 0 and ports 0.
+    let off = vector("migrate-natt-off-v4", Dialect::Linux);
+    let mut mig = Migrate::from_message(&Message::parse(&off, Dialect::Linux).unwrap()).unwrap();
+    mig.selector.proto = 0;
+    let off_broadcast = mig.message().to_bytes(Dialect::Linux).unwrap();
+    assert_eq!(off_broadcast[off_broadcast.len() - 24..], off[off.len() - 24..], "type 0, ports 0 at the end");
+    model_migrates(&mut s, &mut other, &off, &off_broadcast);
+    let x = find(&k, 0xc0de_0005, "198.51.100.1").unwrap();
+    assert_eq!((x.src, x.natt), (sa("192.0.2.10"), None));
+    // 16.7 without its NAT-T extensions: the stock broadcast of 16.9, byte for byte.
+    let mut plain = on[..216].to_vec();
+    plain[4..6].copy_from_slice(&27u16.to_le_bytes());
+    model_migrates(&mut s, &mut other, &plain, &vector("migrate-broadcast-v4", Dialect::Linux));
+    let x = find(&k, 0xc0de_0005, "198.51.100.1").unwrap();
+    assert_eq!((x.src, x.natt), (sa("203.0.113.7"), None), "no NAT-T: the encapsulation is kept (none)");
+}
+
+#[test]
+fn model_refuses_inconsistent_natt_before_any_lookup() {
+    // 16.10, NAT-T type 1 in the address update: EINVAL with or without the SA.
+    let request = vector("update-natt-type1", Dialect::Linux);
+    let einval = vector("error-einval-update-natt-type1", Dialect::Linux);
+    let (k, mut s) = patched();
+    assert_eq!(ask(&mut s, &request).unwrap(), einval, "no SA: still EINVAL, not ESRCH");
+    add_ok(&mut s, &esp(0xc0de_0004, "192.0.2.10", "198.51.100.1", 4));
+    let before = k.sad();
+    assert_eq!(ask(&mut s, &request).unwrap(), einval);
+    assert_eq!(k.sad(), before);
+    // 16.10, a NAT-T type without ports in MIGRATE: EINVAL with or without the policy.
+    let request = vector("migrate-natt-type-without-ports", Dialect::Linux);
+    let einval = vector("error-einval-migrate", Dialect::Linux);
+    let (k, mut s) = patched();
+    assert_eq!(ask(&mut s, &request).unwrap(), einval, "no policy: still EINVAL, not ENOENT");
+    add_ok(&mut s, &esp(0xc0de_0005, "192.0.2.10", "198.51.100.1", 1));
+    migrate_policy(&mut s);
+    let (sad, spd) = (k.sad(), k.spd());
+    assert_eq!(ask(&mut s, &request).unwrap(), einval);
+    assert_eq!((k.sad(), k.spd()), (sad, spd));
+    assert!(recv(&mut s).is_none(), "no broadcast after a failure");
+}
+
+/// The errno difference the capability probe of Section 11.3 relies on, on the model: the
+/// patched model answers ESRCH / EINVAL, the stock one EINVAL / ENOENT.
+#[test]
+fn model_shows_the_probe_difference_with_the_vectors() {
+    let errno = |config: ModelConfig, bytes: &[u8]| {
+        let k = ModelKernel::with_config(config);
+        let mut s = k.socket();
+        Message::parse(&ask(&mut s, bytes).unwrap(), Dialect::Linux).unwrap().errno() as i32
+    };
+    let update = vector("update-dst-v4", Dialect::Linux);
+    let migrate = vector("migrate-natt-type-without-ports", Dialect::Linux);
+    assert_eq!(errno(ModelConfig::patched(), &update), libc::ESRCH);
+    assert_eq!(errno(ModelConfig::stock_linux(), &update), libc::EINVAL);
+    assert_eq!(errno(ModelConfig::patched(), &migrate), libc::EINVAL);
+    assert_eq!(errno(ModelConfig::stock_linux(), &migrate), libc::ENOENT);
+}
+
+/// Section 4.1 step 7: only a present new address is checked for being unspecified; an omitted
+/// one is the SA's own (here an SA added with the wildcard source 0.0.0.0), and the move of 16.1
+/// succeeds.
+#[test]
+fn model_checks_only_present_new_addresses_for_unspecified() {
+    let (k, mut s) = patched();
+    add_ok(&mut s, &esp(0xc0de_0001, "0.0.0.0", "198.51.100.1", 1));
+    let mut request = vector("update-dst-v4", Dialect::Linux);
+    // The old source of the request: 0.0.0.0 instead of 192.0.2.10 (sockaddr_in at 56, address at 60).
+    request[60..64].copy_from_slice(&[0, 0, 0, 0]);
+    assert_eq!(ask(&mut s, &request).unwrap(), request, "the reply is the request");
+    assert!(find(&k, 0xc0de_0001, "203.0.113.1").is_some_and(|x| x.src == sa("0.0.0.0")));
 }

@@ -211,9 +211,16 @@ impl State {
         if x.state == SaState::Larval {
             return Err(libc::EINVAL);
         }
-        let new_src = m.address(ExtKind::NewAddressSrc).map_or(x.src, |a| host(&a.addr));
-        let new_dst = m.address(ExtKind::NewAddressDst).map_or(x.dst, |a| host(&a.addr));
-        if new_src.is_v6() != new_dst.is_v6() || new_src.ip().is_unspecified() || new_dst.ip().is_unspecified() {
+        // pfkey_new_address: a present new address must not be unspecified; an omitted one is the
+        // SA's own and is not checked. Then the effective pair must be of one family.
+        let given_src = m.address(ExtKind::NewAddressSrc).map(|a| host(&a.addr));
+        let given_dst = m.address(ExtKind::NewAddressDst).map(|a| host(&a.addr));
+        if [given_src, given_dst].iter().flatten().any(|a| a.ip().is_unspecified()) {
+            return Err(libc::EINVAL);
+        }
+        let new_src = given_src.unwrap_or(x.src);
+        let new_dst = given_dst.unwrap_or(x.dst);
+        if new_src.is_v6() != new_dst.is_v6() {
             return Err(libc::EINVAL);
         }
         if new_dst.ip() != x.dst.ip() && self.find_sa(new_dst.ip(), x.spi, satype).is_some() {
