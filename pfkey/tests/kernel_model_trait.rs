@@ -273,6 +273,15 @@ fn move_sa_falls_back_to_a_narrowed_migrate_on_stock_linux() {
     alone.update.spi = 0x2001;
     let err = km.move_sa(&alone).unwrap_err();
     assert!(matches!(err, KernelError::Unsupported { .. }), "{err}");
+    // A NAT-T change that stock MIGRATE would silently drop is refused, and nothing moves.
+    let mut natt = out_sa_move();
+    natt.update.src = a(LTE);
+    natt.update.new_src = Some(a(MOBILE));
+    natt.update.natt = Some(NatT::esp_in_udp(4500, 4500));
+    let sad = k.sad();
+    let err = km.move_sa(&natt).unwrap_err();
+    assert!(matches!(err, KernelError::Unsupported { .. }), "{err}");
+    assert_eq!(k.sad(), sad);
 }
 
 #[test]

@@ -356,10 +356,19 @@ pub trait Kernel {
     /// else a `SADB_X_MIGRATE` of [`MoveSa::policy`] narrowed to this SA (the SA and that
     /// policy's template move together).
     fn move_sa(&mut self, mv: &MoveSa) -> Result<MoveOutcome, KernelError> {
-        if self.capabilities()?.update_addresses == Support::Yes {
+        let caps = self.capabilities()?;
+        if caps.update_addresses == Support::Yes {
             return self.update_addresses(&mv.update);
         }
         let u = &mv.update;
+        // A kernel without NAT-T in MIGRATE would ignore the change and report success.
+        if u.natt.is_some() && caps.migrate_natt != Support::Yes {
+            return Err(KernelError::Unsupported {
+                op: "move SA",
+                detail: "a NAT-T change needs the per-SA update or NAT-T in SADB_X_MIGRATE; this kernel has neither"
+                    .into(),
+            });
+        }
         let Some((selector, dir)) = &mv.policy else {
             return Err(KernelError::Unsupported {
                 op: "move SA",
