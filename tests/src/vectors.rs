@@ -60,12 +60,15 @@ pub fn parse(text: &str) -> Result<Vec<Vector>, VectorFileError> {
 }
 
 /// A message's composition: what must be the same when two kernels answer the same request
-/// (its name with the run-specific pid removed, type, errno, SA type, seq, length and the
-/// extension types in order). Kernel-originated messages (pid 0) leave their seq out: it is
-/// the kernel's own counter, which earlier activity in the VM moves.
+/// (its name with the run-specific pid and policy refcount removed, type, errno, SA type, seq,
+/// length and the extension types in order). Kernel-originated messages (pid 0) leave their
+/// seq out: it is the kernel's own counter, which earlier activity in the VM moves.
 pub fn composition(v: &Vector) -> String {
     let b = &v.bytes;
-    let name: Vec<&str> = v.comment.split_whitespace().filter(|w| !w.starts_with("pid=")).collect();
+    // Linux puts the policy's reference count in sadb_msg_reserved of SPD answers
+    // (`reserved=N` in the name): it depends on cached routes, not on the protocol.
+    let name: Vec<&str> =
+        v.comment.split_whitespace().filter(|w| !w.starts_with("pid=") && !w.starts_with("reserved=")).collect();
     let word = |i: usize| b.get(i..i + 4).map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     let (seq, pid) = (word(8), word(12));
     let mut exts = Vec::new();

@@ -448,9 +448,14 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             &m.recv.iter().find(|(f, _)| *f == flow).expect("both flows").1,
         )
     };
+    // "After the moves" starts where the last move's window ends, so that no datagram counts
+    // both as sent during a move (the loss checks) and after it (accepted_after_move): the guest's
+    // clock ticks in 4 ms under TCG, and a datagram stamped with the last step's tick may have
+    // left before that step.
+    let after_ms = m.last_move_done_ms + MOVE_MARGIN_AFTER_MS;
     for flow in Flow::BOTH {
         let (send, recv) = log(flow);
-        stats.push((flow, FlowStats::analyze(send, recv, m.last_move_done_ms, &windows)));
+        stats.push((flow, FlowStats::analyze(send, recv, after_ms, &windows)));
     }
     // The SPIs on the wire: the outermost layer's. In a bundle the receiver re-injects what it
     // decapsulated from the outer layer, the inner layer's ESP, on the same device, where the
@@ -574,9 +579,7 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
         let held = stats.iter().all(|(_, st)| st.lost_after == 0 && st.sent_after > 0);
         let detail = stats
             .iter()
-            .map(|(f, st)| {
-                format!("{}: {}/{} lost after {:.0}ms", f.name(), st.lost_after, st.sent_after, m.last_move_done_ms)
-            })
+            .map(|(f, st)| format!("{}: {}/{} lost after {:.0}ms", f.name(), st.lost_after, st.sent_after, after_ms))
             .collect::<Vec<_>>()
             .join("; ");
         let mut c = CheckResult::new(&s.name, "accepted_after_move", held, gap("accepted_after_move"), detail);
