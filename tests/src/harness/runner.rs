@@ -1017,7 +1017,9 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             let ok = a.error.is_none() && norm(a.natt) == norm(want);
             held &= ok;
             if !ok {
-                sa_parts.push(format!("{:?} spi {:#x} has {}, want {}", a.peer, a.spi, label(a.natt), label(want)));
+                let has =
+                    a.error.as_ref().map_or_else(|| label(a.natt), |e| format!("no SA at the final addresses ({e})"));
+                sa_parts.push(format!("{:?} spi {:#x} has {has}, want {}", a.peer, a.spi, label(want)));
             }
         }
         held &= !m.sa_after.is_empty();
