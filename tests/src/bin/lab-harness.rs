@@ -6,7 +6,8 @@
 //! Runs every scenario under `DIR` (default: the workspace's `tests/scenarios`), writes
 //! `OUT/harness/<scenario>.json` (everything measured) and `OUT/harness.json` (the checks), and
 //! prints the checks as a table. `OUT` defaults to `$LAB_RESULTS`. Exit status: 0 when no check
-//! failed (known gaps do not fail the run), 1 otherwise, 2 when the scenarios cannot be read.
+//! failed (known gaps and scenarios not applicable on this kernel do not fail the run), 1
+//! otherwise, 2 when the scenarios cannot be read.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,6 +82,9 @@ fn main() -> ExitCode {
     }
     print!("{}", report::table(&checks));
     let (passed, failed, gaps) = report::tally(&checks);
-    println!("harness: {passed} passed, {failed} failed, {gaps} known gaps");
+    let na = report::not_applicable(&checks);
+    println!(
+        "harness: {passed} passed, {failed} failed, {gaps} known gaps, {na} scenarios not applicable on this kernel"
+    );
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -248,8 +248,10 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
             lab::vm::tail(&text("harness.log"), 30)
         );
     }
+    let h_na = report::not_applicable(&harness_checks);
     println!(
-        "harness: {h_passed} passed, {h_failed} failed, {h_gaps} known gaps (not failures; each with its numbers above)"
+        "harness: {h_passed} passed, {h_failed} failed, {h_gaps} known gaps (not failures; each with its numbers above), \
+         {h_na} scenarios not applicable (they need a mobility extension this kernel's probe did not find; N/A lines above)"
     );
     println!(
         "vm-test on {}: built in {:.1} s, VM {:.1} s (kernel boot {} s), total {:.1} s; results in {}",

@@ -2,6 +2,12 @@
 //! namespace) and what the contract reads from it: inner packets in the clear, and the SPI and
 //! sequence number of every ESP packet (outer IPv4 or IPv6) with the kernel's timestamp, and the
 //! addresses of every other IP or ARP frame (where an old address still shows up).
+//!
+//! ESP inside UDP (RFC 3948) counts as ESP when either UDP port is one of the capture's
+//! encapsulation ports (the scenario's `udp_encap` ports; 4500 always): its SPI and sequence
+//! number follow the 8-byte UDP header, and the record keeps the ports. A payload that starts
+//! with four zero bytes (the non-ESP marker: IKE) or is the one-byte NAT-keepalive (0xff) is not
+//! ESP and is recorded as another IP frame.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -19,7 +25,7 @@ use super::topology::enter_netns;
 /// What one Ethernet frame is, for the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame {
-    /// An ESP packet (outer IPv4 or IPv6).
+    /// An ESP packet (outer IPv4 or IPv6), plain or inside UDP.
     Esp {
         /// Outer source.
         src: IpAddr,
@@ -29,6 +35,8 @@ pub enum Frame {
         spi: u32,
         /// ESP sequence number.
         seq: u32,
+        /// The UDP source and destination ports when it is ESP-in-UDP.
+        udp: Option<(u16, u16)>,
     },
     /// An IPv4 packet to or from an inner network (10.0.0.0/8) that is not ESP: a leak.
     Clear {
@@ -58,19 +66,36 @@ pub enum Frame {
 /// The `proto` of an ARP frame in [`Frame::Ip`] and [`IpRecord`] (its ethertype).
 pub const ARP: u16 = 0x0806;
 
-/// Classifies an Ethernet frame.
-pub fn classify(f: &[u8]) -> Frame {
+/// The port ESP-in-UDP uses unless a scenario says otherwise (RFC 3948).
+pub const NAT_T_PORT: u16 = 4500;
+
+/// Classifies an Ethernet frame; UDP to or from one of `encap_ports` is looked into for ESP.
+pub fn classify(f: &[u8], encap_ports: &[u16]) -> Frame {
     if f.len() < 14 {
         return Frame::Other;
     }
-    let esp = |src: IpAddr, dst: IpAddr, h: Option<&[u8]>| match h {
+    let esp = |src: IpAddr, dst: IpAddr, h: Option<&[u8]>, udp: Option<(u16, u16)>| match h {
         Some(h) => Frame::Esp {
             src,
             dst,
             spi: u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
             seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+            udp,
         },
         None => Frame::Other,
+    };
+    // ESP in UDP: the ports, and the ESP header after the UDP header, unless the payload is the
+    // non-ESP marker (IKE) or a NAT-keepalive. `None`: not ESP-in-UDP.
+    let esp_in_udp = |src: IpAddr, dst: IpAddr, l4: &[u8]| -> Option<Frame> {
+        let ports = (u16::from_be_bytes([*l4.first()?, *l4.get(1)?]), u16::from_be_bytes([*l4.get(2)?, *l4.get(3)?]));
+        if !(encap_ports.contains(&ports.0) || encap_ports.contains(&ports.1)) {
+            return None;
+        }
+        let payload = l4.get(8..)?;
+        if payload == [0xff] || payload.get(..4).is_some_and(|m| m == [0, 0, 0, 0]) {
+            return None;
+        }
+        Some(esp(src, dst, payload.get(..8), Some(ports)))
     };
     match [f[12], f[13]] {
         [0x08, 0x00] if f.len() >= 34 && f[14] >> 4 == 4 => {
@@ -81,7 +106,13 @@ pub fn classify(f: &[u8]) -> Frame {
             let proto = ip[9];
             let inner = |a: Ipv4Addr| a.octets()[0] == 10;
             if proto == 50 {
-                return esp(IpAddr::V4(src), IpAddr::V4(dst), ip.get(ihl..ihl + 8));
+                return esp(IpAddr::V4(src), IpAddr::V4(dst), ip.get(ihl..ihl + 8), None);
+            }
+            if proto == 17
+                && !(inner(src) || inner(dst))
+                && let Some(e) = ip.get(ihl..).and_then(|l4| esp_in_udp(IpAddr::V4(src), IpAddr::V4(dst), l4))
+            {
+                return e;
             }
             if inner(src) || inner(dst) {
                 Frame::Clear { src, dst, proto }
@@ -95,7 +126,12 @@ pub fn classify(f: &[u8]) -> Frame {
             let addr = |o: usize| IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&ip[o..o + 16]).expect("16 bytes")));
             let (src, dst, nh) = (addr(8), addr(24), ip[6]);
             if nh == 50 {
-                return esp(src, dst, ip.get(40..48));
+                return esp(src, dst, ip.get(40..48), None);
+            }
+            if nh == 17
+                && let Some(e) = ip.get(40..).and_then(|l4| esp_in_udp(src, dst, l4))
+            {
+                return e;
             }
             let kind = if nh == 58 { ip.get(40).copied().unwrap_or(0) } else { 0 };
             Frame::Ip { src, dst, proto: u16::from(nh), kind }
@@ -125,6 +161,8 @@ pub struct EspRecord {
     pub spi: u32,
     /// Sequence number.
     pub seq: u32,
+    /// UDP source and destination port when it was ESP-in-UDP.
+    pub udp: Option<(u16, u16)>,
 }
 
 /// One captured IP (not ESP, not a clear inner packet) or ARP frame.
@@ -160,6 +198,9 @@ pub struct LinkCapture {
     /// Inner packets in the clear seen as incoming (decapsulated re-injections), timestamps (ns).
     #[serde(skip)]
     pub clear_in_t_ns: Vec<u64>,
+    /// The same, counted by inner source address (which flow the SA decapsulated).
+    #[serde(skip)]
+    pub clear_in_by_src: BTreeMap<Ipv4Addr, u64>,
     /// ESP packets this end sent onto the link.
     pub esp_out: u64,
     /// ESP packets this end received from the link.
@@ -307,8 +348,11 @@ fn packet_drops(fd: &OwnedFd) -> u32 {
 }
 
 impl Capture {
-    /// Opens a packet socket on `ifname` in `ns` (before returning) and records until stopped.
-    pub fn start(ns: &str, ifname: &str) -> Result<Capture, HarnessError> {
+    /// Opens a packet socket on `ifname` in `ns` (before returning) and records until stopped;
+    /// UDP to or from `encap_ports` (and [`NAT_T_PORT`]) is looked into for ESP.
+    pub fn start(ns: &str, ifname: &str, encap_ports: &[u16]) -> Result<Capture, HarnessError> {
+        let mut ports = encap_ports.to_vec();
+        ports.push(NAT_T_PORT);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -330,14 +374,14 @@ impl Capture {
             while !stop2.load(Ordering::Relaxed) {
                 let Some((n, outgoing, t_ns)) = recv_frame(&fd, &mut buf)? else { continue };
                 cap.frames += 1;
-                match classify(&buf[..n.min(buf.len())]) {
-                    Frame::Esp { src, dst, spi, seq } => {
+                match classify(&buf[..n.min(buf.len())], &ports) {
+                    Frame::Esp { src, dst, spi, seq, udp } => {
                         if outgoing {
                             cap.esp_out += 1;
                         } else {
                             cap.esp_in += 1;
                         }
-                        cap.esp.push(EspRecord { t_ns, outgoing, src, dst, spi, seq });
+                        cap.esp.push(EspRecord { t_ns, outgoing, src, dst, spi, seq, udp });
                     }
                     Frame::Clear { src, dst, proto } if outgoing => {
                         cap.clear_out += 1;
@@ -345,9 +389,10 @@ impl Capture {
                             cap.clear_examples.push(format!("{src} -> {dst} proto {proto}"));
                         }
                     }
-                    Frame::Clear { .. } => {
+                    Frame::Clear { src, .. } => {
                         cap.clear_in += 1;
                         cap.clear_in_t_ns.push(t_ns);
+                        *cap.clear_in_by_src.entry(src).or_default() += 1;
                     }
                     Frame::Ip { src, dst, proto, kind } => {
                         cap.ip.push(IpRecord { t_ns, outgoing, src, dst, proto, kind })
@@ -447,21 +492,22 @@ mod tests {
     fn esp_frames_give_spi_and_sequence_and_inner_packets_outside_esp_are_leaks() {
         let esp = frame(50, [192, 0, 2, 10], [198, 51, 100, 1], &[0, 0, 0x10, 0x01, 0, 0, 0, 7, 9, 9]);
         assert_eq!(
-            classify(&esp),
+            classify(&esp, &[]),
             Frame::Esp {
                 src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
                 dst: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
                 spi: 0x1001,
-                seq: 7
+                seq: 7,
+                udp: None
             }
         );
         let udp = frame(17, [10, 1, 0, 1], [10, 2, 0, 1], &[0; 8]);
-        assert!(matches!(classify(&udp), Frame::Clear { proto: 17, .. }));
+        assert!(matches!(classify(&udp, &[4500]), Frame::Clear { proto: 17, .. }));
         let outer_udp = frame(17, [192, 0, 2, 10], [198, 51, 100, 1], &[0; 8]);
-        assert!(matches!(classify(&outer_udp), Frame::Ip { proto: 17, kind: 0, .. }));
+        assert!(matches!(classify(&outer_udp, &[4500]), Frame::Ip { proto: 17, kind: 0, .. }));
         let mut arp = esp.clone();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(classify(&arp), Frame::Other, "not an IPv4-over-Ethernet ARP");
+        assert_eq!(classify(&arp, &[]), Frame::Other, "not an IPv4-over-Ethernet ARP");
         let mut arp = vec![0u8; 42];
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         arp[14 + 4] = 6;
@@ -470,7 +516,7 @@ mod tests {
         arp[14 + 14..14 + 18].copy_from_slice(&[203, 0, 113, 1]);
         arp[14 + 24..14 + 28].copy_from_slice(&[192, 0, 2, 10]);
         assert_eq!(
-            classify(&arp),
+            classify(&arp, &[]),
             Frame::Ip {
                 src: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
                 dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
@@ -491,16 +537,51 @@ mod tests {
         ip.extend_from_slice(&b.octets());
         f.extend_from_slice(&ip);
         f.extend_from_slice(&[0, 0, 0x11, 0x01, 0, 0, 1, 0]);
-        assert_eq!(classify(&f), Frame::Esp { src: IpAddr::V6(a), dst: IpAddr::V6(b), spi: 0x1101, seq: 256 });
+        assert_eq!(
+            classify(&f, &[]),
+            Frame::Esp { src: IpAddr::V6(a), dst: IpAddr::V6(b), spi: 0x1101, seq: 256, udp: None }
+        );
         f[14 + 6] = 58;
         f[14 + 40] = 135;
-        assert_eq!(classify(&f), Frame::Ip { src: IpAddr::V6(a), dst: IpAddr::V6(b), proto: 58, kind: 135 });
+        assert_eq!(classify(&f, &[]), Frame::Ip { src: IpAddr::V6(a), dst: IpAddr::V6(b), proto: 58, kind: 135 });
+    }
+
+    #[test]
+    fn esp_in_udp_on_an_encapsulation_port_is_esp_and_ike_and_keepalives_are_not() {
+        let (m, g) = ([192, 0, 2, 10], [198, 51, 100, 1]);
+        let udp = |sport: u16, dport: u16, payload: &[u8]| {
+            let mut l4 = [sport.to_be_bytes(), dport.to_be_bytes(), [0, 0], [0, 0]].concat();
+            l4.extend_from_slice(payload);
+            frame(17, m, g, &l4)
+        };
+        let esp = udp(4501, 4500, &[0, 0, 0x10, 0x01, 0, 0, 0, 9, 0xaa, 0xbb]);
+        assert_eq!(
+            classify(&esp, &[4500, 4501]),
+            Frame::Esp {
+                src: IpAddr::V4(Ipv4Addr::from(m)),
+                dst: IpAddr::V4(Ipv4Addr::from(g)),
+                spi: 0x1001,
+                seq: 9,
+                udp: Some((4501, 4500))
+            }
+        );
+        assert!(matches!(classify(&esp, &[500]), Frame::Ip { proto: 17, .. }), "not an encapsulation port");
+        let ike = udp(4500, 4500, &[0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0]);
+        assert!(matches!(classify(&ike, &[4500]), Frame::Ip { proto: 17, .. }), "non-ESP marker: IKE");
+        let keepalive = udp(4500, 4500, &[0xff]);
+        assert!(matches!(classify(&keepalive, &[4500]), Frame::Ip { proto: 17, .. }), "NAT-keepalive");
+        let inner =
+            frame(17, [10, 1, 0, 1], [10, 2, 0, 1], &[0x11, 0x94, 0x11, 0x94, 0, 0, 0, 0, 0, 0, 0x10, 1, 0, 0, 0, 1]);
+        assert!(
+            matches!(classify(&inner, &[4500]), Frame::Clear { proto: 17, .. }),
+            "inner UDP is a leak, whatever its port"
+        );
     }
 
     const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     fn rec(t: u64, seq: u32) -> EspRecord {
-        EspRecord { t_ns: t, outgoing: true, src: LOCALHOST, dst: LOCALHOST, spi: 1, seq }
+        EspRecord { t_ns: t, outgoing: true, src: LOCALHOST, dst: LOCALHOST, spi: 1, seq, udp: None }
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The atomicity harness: real ESP traffic through a real tunnel on the lab kernel while the
-//! mobile peer's endpoints move with `SADB_X_MIGRATE`, and the measured contract.
+//! The atomicity harness: real ESP traffic (plain or inside UDP) through a real tunnel on the lab
+//! kernel while the mobile peer's endpoints move with `SADB_X_MIGRATE` or with the per-SA update
+//! and `SADB_X_SPDUPDATE`, and the measured contract.
 //!
 //! - [`scenario`]: scenarios as data (`tests/scenarios/<name>/`);
 //! - [`topology`]: the namespaces, links and addresses;
-//! - [`tunnel`]: SAs and policies on both peers through `pfkey`'s `AfKey`, the moves;
+//! - [`tunnel`]: SAs and policies on both peers through `pfkey`'s `AfKey`, the moves (MIGRATE,
+//!   or per-SA update then SPDUPDATE; NAT-T per uplink);
 //! - [`traffic`]: sequence-numbered UDP both ways and the loss analysis;
 //! - [`capture`]: `AF_PACKET` captures on every link (leaks, ESP SPIs and sequence numbers);
 //! - [`xfrm`]: the SAD and SPD read directly over XFRM netlink;

@@ -14,6 +14,9 @@ pub enum Verdict {
     /// The contract is broken where the scenario marks a known gap of the kernel: reported with
     /// its numbers, the run does not fail on it.
     KnownGap,
+    /// The scenario needs a mobility extension the running kernel does not have (its probe said
+    /// so): nothing was measured, and the line says what is missing. Neither a pass nor a failure.
+    NotApplicable,
 }
 
 impl Verdict {
@@ -23,6 +26,7 @@ impl Verdict {
             Verdict::Pass => "ok",
             Verdict::Fail => "FAILED",
             Verdict::KnownGap => "KNOWN GAP",
+            Verdict::NotApplicable => "N/A",
         }
     }
 }
@@ -99,6 +103,11 @@ pub fn table(checks: &[CheckResult]) -> String {
     s
 }
 
+/// How many checks say "not applicable on this kernel".
+pub fn not_applicable(checks: &[CheckResult]) -> usize {
+    checks.iter().filter(|c| c.verdict == Verdict::NotApplicable).count()
+}
+
 /// Counts (passed, failed, known gaps).
 pub fn tally(checks: &[CheckResult]) -> (usize, usize, usize) {
     let n = |v: Verdict| checks.iter().filter(|c| c.verdict == v).count();
@@ -119,5 +128,8 @@ mod tests {
         c.lost = Some(7);
         let t = table(&[c]);
         assert!(t.contains("KNOWN GAP") && t.contains(" 7 "), "{t}");
+        let mut na = CheckResult::new("s", "capabilities", false, None, "needs x".into());
+        na.verdict = Verdict::NotApplicable;
+        assert_eq!((tally(std::slice::from_ref(&na)), not_applicable(&[na])), ((0, 0, 0), 1));
     }
 }

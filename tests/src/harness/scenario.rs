@@ -24,12 +24,29 @@
 //! bundle, one policy with two templates (ESP inside ESP, reqids 1 and 2), and every move
 //! migrates both with one `SADB_X_MIGRATE` carrying two ipsecrequest pairs.
 //!
+//! `udp_encap` (default: none on both uplinks) is the UDP encapsulation of every SA (RFC 3948
+//! ESP-in-UDP, `UDP_ENCAP_ESPINUDP`) while the mobile is on each uplink, as the mobile's and the
+//! gateway's UDP ports, e.g. `{"wifi": null, "lte": {"mobile": 4500, "gateway": 4500}}`: a move
+//! between uplinks whose encapsulations differ switches it on, off or to new ports. Each peer
+//! then keeps a UDP socket with `UDP_ENCAP` open on each of its ports for the whole scenario (the
+//! kernel decapsulates only what arrives on such a socket). IPv4 outer addresses only.
+//!
+//! `requires` lists the kernel capabilities of the mobility extensions the scenario needs
+//! (`update_addresses`: the per-SA update; `migrate_natt`: NAT-T inside `SADB_X_MIGRATE`); it must
+//! be exactly what the steps and `udp_encap` use. The runner asks the kernel
+//! (`Kernel::capabilities`) and, when one is missing, reports the scenario as not applicable with
+//! the probe's answer instead of running it (see [`crate::harness::runner`]).
+//!
 //! Move `i` (from 0) starts `warmup_ms + i * interval_ms` after the traffic started and takes the
 //! mobile peer to uplink `to[i % to.len()]`: the uplink is brought up first if it is not (the old
 //! one stays up: make-before-break), then the steps run in order. A step is `PEER:DIR` (a
 //! `SADB_X_MIGRATE` of that peer's policy in direction `out`, `in` or `fwd`, and of the SA it
-//! names), `mobile:route` (the mobile's route to the gateway's tunnel endpoint switches to the new
-//! uplink) or `pause:MS`.
+//! names), `PEER:DIR:update` (the per-SA update: `SADB_UPDATE` with
+//! `SADB_X_EXT_NEW_ADDRESS_SRC/DST`, and the NAT-T extensions when the encapsulation changes, of
+//! each SA the direction names, then `SADB_X_SPDUPDATE` of the policy with the new template
+//! endpoints; `fwd:update` only updates the policy, its SA is the inbound one),
+//! `mobile:route` (the mobile's route to the gateway's tunnel endpoint switches to the new
+//! uplink) or `pause:MS`. Each direction of each peer moves exactly once per move, by either kind.
 //!
 //! Every check of [`CHECKS`] runs in every scenario and must pass, except those listed under
 //! `known_gaps` with the reason: their failure is reported as a known gap, with its numbers.
@@ -47,10 +64,20 @@ pub const CHECKS: &[(&str, &str)] = &[
     ("accepted_after_move", "after the last move every datagram, both directions, passes the new SAs' replay check"),
     ("no_clear_text", "no inner packet appears unencrypted on any link"),
     ("esp_sequence", "ESP SPIs unchanged and sequence numbers continue (strictly increasing) across the moves"),
-    ("sa_counters_carried", "the SAs' packet counters carry over the moves (SADB_GET before and after)"),
+    (
+        "sa_counters_carried",
+        "the SAs' packet counters carry over the moves (SADB_GET before and after) and equal what they processed (ESP on the wire, packets decapsulated, datagrams sent or delivered)",
+    ),
     ("no_old_address", "afterwards no SA and no policy template refers to an old address (PF_KEY and XFRM dumps)"),
     ("tunnel_up", "before the first move the tunnel carries the traffic both ways and reads back as installed"),
-    ("migrate_accepted", "the kernel accepts every SADB_X_MIGRATE of the moves (else: the errno)"),
+    (
+        "migrate_accepted",
+        "the kernel accepts every move request: SADB_X_MIGRATE, or the per-SA SADB_UPDATE and SADB_X_SPDUPDATE (else: the errno)",
+    ),
+    (
+        "udp_encap",
+        "every SA ends with the final uplink's UDP encapsulation (SADB_GET), and each SPI leaves its sender with the first uplink's before the moves and the final one's after (ESP-in-UDP ports, or plain ESP)",
+    ),
     (
         "no_cached_route",
         "after the moves the old address is deleted: no cached route or bundle refers to it, traffic (also on sockets connected before the moves) flows on, no packet names it (neighbour probes counted apart), no ESP on the old uplink",
@@ -152,6 +179,73 @@ pub enum TunnelMode {
     Beet,
 }
 
+/// The UDP ports of ESP-in-UDP (RFC 3948) between the peers: each SA's source port is its
+/// sender's, its destination port its receiver's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncapPorts {
+    /// The mobile's port.
+    pub mobile: u16,
+    /// The gateway's port.
+    pub gateway: u16,
+}
+
+/// The UDP encapsulation of the tunnel while the mobile is on each uplink (`None`: plain ESP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpEncap {
+    /// On uplink A.
+    #[serde(default)]
+    pub wifi: Option<EncapPorts>,
+    /// On uplink B.
+    #[serde(default)]
+    pub lte: Option<EncapPorts>,
+}
+
+impl UdpEncap {
+    /// The encapsulation on `u`.
+    pub fn on(&self, u: Uplink) -> Option<EncapPorts> {
+        match u {
+            Uplink::Wifi => self.wifi,
+            Uplink::Lte => self.lte,
+        }
+    }
+
+    /// The ports `peer` receives ESP-in-UDP on, on any uplink (sorted, no duplicates).
+    pub fn ports(&self, peer: Peer) -> Vec<u16> {
+        let mut v: Vec<u16> = [self.wifi, self.lte]
+            .into_iter()
+            .flatten()
+            .map(|p| if peer == Peer::Mobile { p.mobile } else { p.gateway })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// A capability of the mobility extensions a scenario needs, as [`pfkey::kernel::Capabilities`]
+/// names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// The per-SA address update (`SADB_UPDATE` + `SADB_X_EXT_NEW_ADDRESS_SRC/DST`, and NAT-T in
+    /// it).
+    UpdateAddresses,
+    /// NAT-T extensions inside `SADB_X_MIGRATE`.
+    MigrateNatt,
+}
+
+impl Capability {
+    /// The name `requires` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::UpdateAddresses => "update_addresses",
+            Capability::MigrateNatt => "migrate_natt",
+        }
+    }
+}
+
 /// One of the tunnel's peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,6 +273,9 @@ pub enum Dir {
 pub enum Step {
     /// `SADB_X_MIGRATE` of `peer`'s policy in `dir` (and the SA its template names).
     Migrate(Peer, Dir),
+    /// The per-SA update of the SAs `peer`'s policy in `dir` names (none for `fwd`), then
+    /// `SADB_X_SPDUPDATE` of that policy.
+    Update(Peer, Dir),
     /// The mobile's route to the gateway's endpoint moves to the new uplink.
     Route,
     /// Wait this many milliseconds.
@@ -188,13 +285,31 @@ pub enum Step {
 impl FromStr for Step {
     type Err = String;
     fn from_str(s: &str) -> Result<Step, String> {
-        let (a, b) = s.split_once(':').ok_or_else(|| format!("step {s:?}: want PEER:DIR, mobile:route or pause:MS"))?;
+        let (a, b) = s
+            .split_once(':')
+            .ok_or_else(|| format!("step {s:?}: want PEER:DIR, PEER:DIR:update, mobile:route or pause:MS"))?;
         let peer = match a {
             "mobile" => Peer::Mobile,
             "gateway" => Peer::Gateway,
             "pause" => return b.parse().map(Step::Pause).map_err(|e| format!("step {s:?}: {e}")),
             _ => return Err(format!("step {s:?}: unknown peer {a:?}")),
         };
+        let (b, update) = match b.split_once(':') {
+            Some((d, "update")) => (d, true),
+            Some((_, k)) => return Err(format!("step {s:?}: unknown kind {k:?} (want update)")),
+            None => (b, false),
+        };
+        let dir = match b {
+            "out" => Some(Dir::Out),
+            "in" => Some(Dir::In),
+            "fwd" => Some(Dir::Fwd),
+            _ => None,
+        };
+        match dir {
+            Some(d) if update => return Ok(Step::Update(peer, d)),
+            None if update => return Err(format!("step {s:?}: only a direction can be updated")),
+            _ => {}
+        }
         match (peer, b) {
             (_, "out") => Ok(Step::Migrate(peer, Dir::Out)),
             (_, "in") => Ok(Step::Migrate(peer, Dir::In)),
@@ -207,16 +322,18 @@ impl FromStr for Step {
 
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = |p: &Peer, d: &Dir| {
+            let p = if *p == Peer::Mobile { "mobile" } else { "gateway" };
+            let d = match d {
+                Dir::Out => "out",
+                Dir::In => "in",
+                Dir::Fwd => "fwd",
+            };
+            format!("{p}:{d}")
+        };
         match self {
-            Step::Migrate(p, d) => {
-                let p = if *p == Peer::Mobile { "mobile" } else { "gateway" };
-                let d = match d {
-                    Dir::Out => "out",
-                    Dir::In => "in",
-                    Dir::Fwd => "fwd",
-                };
-                write!(f, "{p}:{d}")
-            }
+            Step::Migrate(p, d) => f.write_str(&name(p, d)),
+            Step::Update(p, d) => write!(f, "{}:update", name(p, d)),
             Step::Route => f.write_str("mobile:route"),
             Step::Pause(ms) => write!(f, "pause:{ms}"),
         }
@@ -272,6 +389,10 @@ struct ScenarioFile {
     mode: TunnelMode,
     #[serde(default = "one")]
     sas: usize,
+    #[serde(default)]
+    udp_encap: UdpEncap,
+    #[serde(default)]
+    requires: Vec<Capability>,
 }
 
 fn one() -> usize {
@@ -301,6 +422,10 @@ pub struct Scenario {
     pub mode: TunnelMode,
     /// SAs per direction (2: a bundle of two, one policy with two templates).
     pub sas: usize,
+    /// UDP encapsulation per uplink.
+    pub udp_encap: UdpEncap,
+    /// The mobility extensions the scenario needs (sorted).
+    pub requires: Vec<Capability>,
 }
 
 impl Scenario {
@@ -346,14 +471,52 @@ impl Scenario {
         }
         for peer in [Peer::Mobile, Peer::Gateway] {
             for dir in [Dir::Out, Dir::In, Dir::Fwd] {
-                let n = steps.iter().filter(|s| **s == Step::Migrate(peer, dir)).count();
+                let n =
+                    steps.iter().filter(|s| **s == Step::Migrate(peer, dir) || **s == Step::Update(peer, dir)).count();
                 if n != 1 {
                     return Err(invalid(format!(
-                        "each move migrates {} exactly once (found {n} times)",
+                        "each move moves {} exactly once, by MIGRATE or :update (found {n} times)",
                         Step::Migrate(peer, dir)
                     )));
                 }
             }
+        }
+        for u in [Uplink::Wifi, Uplink::Lte] {
+            if let Some(p) = f.udp_encap.on(u) {
+                if p.mobile == 0 || p.gateway == 0 {
+                    return Err(invalid(format!("udp_encap on {u:?}: ports must not be 0")));
+                }
+                if f.outer.on(u) != Family::Ipv4 {
+                    return Err(invalid(format!("udp_encap on {u:?}: the harness encapsulates IPv4 outer only")));
+                }
+            }
+        }
+        // What the scenario needs of the mobility extensions must be what it says it needs.
+        let mut needs = Vec::new();
+        if steps.iter().any(|s| matches!(s, Step::Update(..))) {
+            needs.push(Capability::UpdateAddresses);
+        }
+        let mut at = Uplink::Wifi;
+        let mut encap_changes = false;
+        for i in 0..f.moves.count {
+            let to = f.moves.to[i % f.moves.to.len()];
+            encap_changes |= f.udp_encap.on(at) != f.udp_encap.on(to);
+            at = to;
+        }
+        if encap_changes && steps.iter().any(|s| matches!(s, Step::Migrate(_, Dir::Out | Dir::In))) {
+            needs.push(Capability::MigrateNatt);
+        }
+        needs.sort();
+        let mut requires = f.requires.clone();
+        requires.sort();
+        requires.dedup();
+        if requires != needs {
+            let names = |v: &[Capability]| v.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+            return Err(invalid(format!(
+                "requires [{}], but its steps and udp_encap need [{}]",
+                names(&requires),
+                names(&needs)
+            )));
         }
         if steps.iter().filter(|s| **s == Step::Route).count() != 1 {
             return Err(invalid("each move switches the mobile's route exactly once (mobile:route)".into()));
@@ -380,6 +543,8 @@ impl Scenario {
             outer: f.outer,
             mode: f.mode,
             sas: f.sas,
+            udp_encap: f.udp_encap,
+            requires,
         })
     }
 
@@ -469,6 +634,34 @@ mod tests {
         assert!(e.contains("gateway:in") || e.contains("gateway:fwd"), "{e}");
         let bad = GOOD.replace("\"mobile:route\", ", "");
         assert!(Scenario::parse("x", "d", &bad).unwrap_err().to_string().contains("mobile:route"));
+    }
+
+    #[test]
+    fn update_steps_encapsulation_and_requires_are_read_and_must_agree() {
+        let upd = GOOD
+            .replace("\"gateway:out\"", "\"gateway:out:update\"")
+            .replace("\"gateway:fwd\"", "\"gateway:fwd:update\"");
+        let e = Scenario::parse("x", "d", &upd).unwrap_err().to_string();
+        assert!(e.contains("update_addresses"), "{e}");
+        let upd = upd.replace("\"known_gaps\"", "\"requires\": [\"update_addresses\"], \"known_gaps\"");
+        let s = Scenario::parse("x", "d", &upd).unwrap();
+        assert_eq!(s.steps[5], Step::Update(Peer::Gateway, Dir::Out));
+        assert_eq!(s.steps[7].to_string(), "gateway:fwd:update");
+        assert_eq!(s.requires, [Capability::UpdateAddresses]);
+        let both = GOOD.replace("\"gateway:out\"", "\"gateway:out:update\"");
+        assert!(Scenario::parse("x", "d", &both.replace("\"gateway:fwd\"", "\"gateway:out\"")).is_err());
+        let natt = GOOD.replace(
+            "\"known_gaps\"",
+            "\"udp_encap\": {\"lte\": {\"mobile\": 4501, \"gateway\": 4500}}, \"known_gaps\"",
+        );
+        let e = Scenario::parse("x", "d", &natt).unwrap_err().to_string();
+        assert!(e.contains("migrate_natt"), "{e}");
+        let natt = natt.replace("\"known_gaps\"", "\"requires\": [\"migrate_natt\"], \"known_gaps\"");
+        let s = Scenario::parse("x", "d", &natt).unwrap();
+        assert_eq!(s.udp_encap.on(Uplink::Lte), Some(EncapPorts { mobile: 4501, gateway: 4500 }));
+        assert_eq!((s.udp_encap.ports(Peer::Mobile), s.udp_encap.ports(Peer::Gateway)), (vec![4501], vec![4500]));
+        assert!(Scenario::parse("x", "d", &GOOD.replace("pause:500", "mobile:route:update")).is_err());
+        assert!(Scenario::parse("x", "d", &GOOD.replace("\"mobile:out\"", "\"mobile:out:later\"")).is_err());
     }
 
     #[test]

@@ -255,6 +255,56 @@ pub fn uplink_up(u: Uplink, family: Family) -> Result<(), HarnessError> {
     Ok(())
 }
 
+/// A UDP socket in namespace `ns` bound to 0.0.0.0:`port` with `UDP_ENCAP` set to
+/// `UDP_ENCAP_ESPINUDP` (2): the kernel hands ESP-in-UDP (RFC 3948) arriving on that port to XFRM
+/// (`xfrm4_udp_encap_rcv`) instead of queueing it. Nothing reads it; it must stay open as long as
+/// such traffic should be decapsulated.
+pub fn encap_socket(ns: &str, port: u16) -> Result<OwnedFd, HarnessError> {
+    /// `UDP_ENCAP_ESPINUDP` (`include/uapi/linux/udp.h`).
+    const UDP_ENCAP_ESPINUDP: i32 = 2;
+    in_netns(ns, || {
+        let os = |what: String| HarnessError::Io { what, source: std::io::Error::last_os_error() };
+        // SAFETY: plain socket(2).
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(os(format!("socket(AF_INET, SOCK_DGRAM) in {ns}")));
+        }
+        // SAFETY: a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: sockaddr_in is plain data; zeroed is valid (0.0.0.0).
+        let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_port = port.to_be();
+        // SAFETY: a valid sockaddr_in and its size.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sin as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(os(format!("bind(0.0.0.0:{port}) in {ns}")));
+        }
+        let v: i32 = UDP_ENCAP_ESPINUDP;
+        // SAFETY: an int option on a valid socket.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_UDP,
+                libc::UDP_ENCAP,
+                (&v as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(os(format!("setsockopt(SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP) on port {port} in {ns}")));
+        }
+        tracing::info!(ns, port, "ESP-in-UDP socket open");
+        Ok(fd)
+    })
+}
+
 /// Deletes the mobile's address of `family` on uplink `u` (the link stays up).
 pub fn delete_mobile_address(u: Uplink, family: Family) -> Result<(), HarnessError> {
     let n = uplink(u);

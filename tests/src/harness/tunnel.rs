@@ -12,6 +12,17 @@
 //! first (Linux applies template 0 first on output), so a bundle of two is ESP-in-ESP, both in
 //! tunnel mode between the same endpoints, and the wire shows the outer layer's SPI only.
 //!
+//! With `udp_encap` (see [`crate::harness::scenario`]) every SA carries the NAT-T extensions of
+//! the mobile's uplink: ESP-in-UDP from the sender's port to the receiver's.
+//!
+//! The per-SA move ([`Peers::update`], step `PEER:DIR:update`) sends, for each SA of the
+//! direction, `SADB_UPDATE` with the new addresses (and NAT-T when the encapsulation changes), and
+//! only then `SADB_X_SPDUPDATE` of the policy with the new template endpoints. Neither order is
+//! free of a window (spec Section 8.2: the update does not touch templates, and an SA is used
+//! through a template only when their addresses agree), and both windows are one PF_KEY round
+//! trip long; SA first is the order whose failure changes nothing: a refused update (a stock
+//! kernel) leaves SA and template on the old path and the policy is not touched.
+//!
 //! The outer family follows the uplink the mobile is on ([`TunnelSpec::outer`]); the inner
 //! traffic is IPv4. af_key sets an SA's selector family to its outer family unless the message
 //! carries `SADB_EXT_ADDRESS_PROXY` (which sets the selector's family and source), and Linux skips
@@ -23,18 +34,19 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use pfkey::kernel::{AfKey, Channel, Kernel, KernelError, MoveOutcome, SaEntry, SaId};
+use pfkey::kernel::{AfKey, Channel, Kernel, KernelError, MoveMechanism, MoveOutcome, SaEntry, SaId};
 use pfkey::message::{
-    Address, AlgKey, Endpoints, Extension, Migrate, MigrateBundle, PolicySpec, SaSpec, Selector, SockAddr, Template,
+    Address, AlgKey, Endpoints, Extension, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, Selector, SockAddr,
+    Template, UpdateAddresses,
 };
 use pfkey::wire::Dialect;
 use pfkey::wire::numbers::{
-    AuthAlg, EncryptAlg, IPPROTO_ESP, IPSEC_ULPROTO_ANY, Level, Mode, PolicyDir, PolicyType, SaState, SaType,
+    AuthAlg, EncryptAlg, IPPROTO_ESP, IPSEC_ULPROTO_ANY, Level, Mode, NatTType, PolicyDir, PolicyType, SaState, SaType,
 };
 use serde::Serialize;
 
 use super::HarnessError;
-use super::scenario::{Dir, Family, Outer, Peer, Scenario, TunnelMode, Uplink};
+use super::scenario::{Dir, Family, Outer, Peer, Scenario, TunnelMode, UdpEncap, Uplink};
 use super::topology::{GW_INNER, GW_NS, MOBILE_INNER, MOBILE_NS, gw_endpoint, in_netns, uplink};
 use super::xfrm::XfrmDump;
 
@@ -54,12 +66,14 @@ pub struct TunnelSpec {
     pub mode: TunnelMode,
     /// SAs per direction (layers).
     pub sas: usize,
+    /// The UDP encapsulation on each uplink.
+    pub encap: UdpEncap,
 }
 
 impl TunnelSpec {
     /// The scenario's tunnel.
     pub fn of(s: &Scenario) -> TunnelSpec {
-        TunnelSpec { outer: s.outer, mode: s.mode, sas: s.sas }
+        TunnelSpec { outer: s.outer, mode: s.mode, sas: s.sas, encap: s.udp_encap }
     }
 
     /// The PF_KEY mode.
@@ -138,6 +152,26 @@ impl Flow {
         }
     }
 
+    /// The NAT-T configuration of this flow's SAs while the mobile is on `u` (`None`: plain ESP):
+    /// from the sender's port to the receiver's.
+    pub fn natt(self, t: &TunnelSpec, u: Uplink) -> Option<NatT> {
+        let p = t.encap.on(u)?;
+        Some(match self {
+            Flow::MobileToGateway => NatT::esp_in_udp(p.mobile, p.gateway),
+            Flow::GatewayToMobile => NatT::esp_in_udp(p.gateway, p.mobile),
+        })
+    }
+
+    /// What a move from `from` to `to` asks of the encapsulation: `None` when it stays, else the
+    /// new one (NAT-T type 0, "none", to switch it off).
+    pub fn natt_change(self, t: &TunnelSpec, from: Uplink, to: Uplink) -> Option<NatT> {
+        let (old, new) = (self.natt(t, from), self.natt(t, to));
+        if old == new {
+            return None;
+        }
+        Some(new.unwrap_or(NatT { nat_t_type: NatTType::None, sport: 0, dport: 0 }))
+    }
+
     /// Layer `layer`'s SA identity while the mobile is on `u`.
     pub fn sa_id(self, t: &TunnelSpec, u: Uplink, layer: usize) -> SaId {
         let ep = self.endpoints(t, u);
@@ -200,7 +234,7 @@ pub fn sa_spec(t: &TunnelSpec, flow: Flow, u: Uplink, layer: usize) -> SaSpec {
         encrypt: Some(AlgKey::new(EncryptAlg::AesCbc, &enc)),
         hard: None,
         soft: None,
-        natt: None,
+        natt: flow.natt(t, u),
     }
 }
 
@@ -336,6 +370,38 @@ impl Peers {
         self.kernel(peer).migrate(&m)
     }
 
+    /// The per-SA move of `peer`'s direction `dir` from uplink `from` to `to`: the per-SA update of
+    /// each SA it names ([`update_requests`]), then, if every one succeeded, `SADB_X_SPDUPDATE` of
+    /// the policy with the new template endpoints (the order is the module's). Returns the
+    /// requests the kernel accepted, or the first refused one (named) with its error; a refused
+    /// update leaves the policy as it was.
+    pub fn update(
+        &mut self,
+        peer: Peer,
+        dir: Dir,
+        from: Uplink,
+        to: Uplink,
+    ) -> Result<Vec<&'static str>, (&'static str, KernelError)> {
+        let t = self.spec;
+        let mut done = Vec::new();
+        for u in update_requests(&t, peer, dir, from, to) {
+            const OP: &str = "SADB_UPDATE+NEW_ADDRESS";
+            match self.kernel(peer).update_addresses(&u) {
+                Ok(MoveOutcome { mechanism: MoveMechanism::UpdateAddresses, .. }) => done.push(OP),
+                Ok(o) => {
+                    let detail = format!("moved by {:?}, not by the per-SA update", o.mechanism);
+                    return Err((OP, KernelError::BadReply { op: "SADB_UPDATE", detail }));
+                }
+                Err(e) => return Err((OP, e)),
+            }
+        }
+        match self.kernel(peer).update_policy(&policy_spec(&t, peer, dir, to)) {
+            Ok(_) => done.push("SADB_X_SPDUPDATE"),
+            Err(e) => return Err(("SADB_X_SPDUPDATE", e)),
+        }
+        Ok(done)
+    }
+
     /// `SADB_GET` of every SA on both peers, the mobile on `u`; an SA the kernel does not find
     /// there is reported with the error.
     pub fn snapshot(&mut self, u: Uplink) -> Vec<SaSnapshot> {
@@ -346,12 +412,12 @@ impl Peers {
                 for layer in t.layers() {
                     let id = flow.sa_id(&t, u, layer);
                     let r: Result<SaEntry, KernelError> = self.kernel(peer).get_sa(&id);
-                    let (packets, bytes, error) = match r {
+                    let (packets, bytes, natt, error) = match r {
                         Ok(e) => {
                             let cur = e.current.unwrap_or_default();
-                            (u64::from(cur.allocations), cur.bytes, None)
+                            (u64::from(cur.allocations), cur.bytes, e.spec.natt, None)
                         }
-                        Err(e) => (0, 0, Some(e.to_string())),
+                        Err(e) => (0, 0, None, Some(e.to_string())),
                     };
                     v.push(SaSnapshot {
                         peer,
@@ -362,6 +428,7 @@ impl Peers {
                         dst: id.dst.ip(),
                         packets,
                         bytes,
+                        natt,
                         error,
                     });
                 }
@@ -388,8 +455,32 @@ pub fn migrate_request(t: &TunnelSpec, peer: Peer, dir: Dir, from: Uplink, to: U
             .layers()
             .map(|l| MigrateBundle::new(IPPROTO_ESP, t.pfkey_mode(), REQID + l as u32, flow.endpoints(t, from), new))
             .collect(),
-        natt: None,
+        natt: flow.natt_change(t, from, to),
     }
+}
+
+/// The per-SA update requests of one step: one per layer of the SAs `peer`'s policy in `dir`
+/// names (none for `fwd`, whose SA is the inbound one), innermost first. Only the addresses that
+/// change are sent, and NAT-T only when the encapsulation changes.
+pub fn update_requests(t: &TunnelSpec, peer: Peer, dir: Dir, from: Uplink, to: Uplink) -> Vec<UpdateAddresses> {
+    if dir == Dir::Fwd {
+        return Vec::new();
+    }
+    let flow = Flow::of(peer, dir);
+    let (old, new) = (flow.endpoints(t, from), flow.endpoints(t, to));
+    t.layers()
+        .map(|l| UpdateAddresses {
+            satype: SaType::Esp,
+            spi: flow.spi(l),
+            src: old.src,
+            dst: old.dst,
+            mode: t.pfkey_mode(),
+            reqid: REQID + l as u32,
+            new_src: (new.src != old.src).then_some(new.src),
+            new_dst: (new.dst != old.dst).then_some(new.dst),
+            natt: flow.natt_change(t, from, to),
+        })
+        .collect()
 }
 
 /// One SA as `SADB_GET` reported it.
@@ -411,6 +502,8 @@ pub struct SaSnapshot {
     pub packets: u64,
     /// Bytes processed.
     pub bytes: u64,
+    /// Its UDP encapsulation (NAT-T extensions of the `SADB_GET` reply).
+    pub natt: Option<NatT>,
     /// Why `SADB_GET` failed, if it did (the SA is not at these addresses).
     pub error: Option<String>,
 }
