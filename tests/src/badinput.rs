@@ -19,9 +19,9 @@ use pfkey::kernel::{AfKey, Capabilities, Channel, GetSpi, Kernel, KernelError, S
 use pfkey::message::{Endpoints, Message, Migrate, MigrateBundle, NatT, PolicySpec, Selector, UpdateAddresses};
 use pfkey::socket::PfKeySocket;
 use pfkey::wire::Dialect;
-use pfkey::wire::numbers::{ExtKind, IPPROTO_ESP, MessageType, Mode, NatTType, PolicyDir, SaType, errno_name};
+use pfkey::wire::numbers::{ExtKind, IPPROTO_ESP, MessageType, Mode, NatTType, PolicyDir, SaType};
 
-use crate::failmig::{Snapshot, diff, snapshot};
+use crate::failmig::{Snapshot, diff, refused_unchanged, snapshot};
 use crate::guest::{Check, GuestError, enter_fresh_netns, esp_cbc_sha256};
 
 const LOCAL: &str = "192.0.2.10";
@@ -30,10 +30,6 @@ const MOVED: &str = "203.0.113.7";
 
 fn addr(s: &str) -> pfkey::SockAddr {
     pfkey::SockAddr::new(s.parse().expect("a literal address"))
-}
-
-fn errno_text(e: i32) -> String {
-    format!("{}({e})", u8::try_from(e).ok().and_then(errno_name).unwrap_or("?"))
 }
 
 /// Replaces the bytes of the first extension of type `ext` in the encoded message `bytes` with
@@ -262,25 +258,7 @@ pub fn run(caps: &Capabilities) -> Result<Vec<Check>, GuestError> {
     for case in cases {
         let got = raw_request(&case.bytes)?;
         let after = snapshot(&mut k)?;
-        let changes = diff(&before, &after);
-        let mut problems = Vec::new();
-        if got != case.want {
-            problems.push(format!("errno {}, want {}", errno_text(got), errno_text(case.want)));
-        }
-        if !changes.is_empty() {
-            problems.push(format!("SAD/SPD changed: {}", changes.join("; ")));
-        }
-        let passed = problems.is_empty();
-        let detail = if passed {
-            format!(
-                "errno {}; SAD ({} SAs) and SPD ({} policies) unchanged",
-                errno_text(got),
-                after.sas.len(),
-                after.policies.len()
-            )
-        } else {
-            problems.join("; ")
-        };
+        let (passed, detail) = refused_unchanged(got, case.want, &before, &after);
         checks.push(check(
             format!("bad input refused, nothing changed: {}", case.name),
             passed,

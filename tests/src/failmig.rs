@@ -127,6 +127,30 @@ fn errno_text(e: i32) -> String {
     format!("{name}({e})")
 }
 
+/// Whether a refused request got errno `want` and left the SAD and SPD as `before`, and what
+/// was seen: the verdict of every "bad input changes nothing" check.
+pub(crate) fn refused_unchanged(got: i32, want: i32, before: &Snapshot, after: &Snapshot) -> (bool, String) {
+    let changes = diff(before, after);
+    let mut problems = Vec::new();
+    if got != want {
+        problems.push(format!("errno {}, want {}", errno_text(got), errno_text(want)));
+    }
+    if !changes.is_empty() {
+        problems.push(format!("SAD/SPD changed: {}", changes.join("; ")));
+    }
+    if problems.is_empty() {
+        let seen = format!(
+            "errno {}; SAD ({} SAs) and SPD ({} policies) unchanged",
+            errno_text(got),
+            after.sas.len(),
+            after.policies.len()
+        );
+        (true, seen)
+    } else {
+        (false, problems.join("; "))
+    }
+}
+
 /// Sends `msg` as raw bytes on `k`'s socket and returns the errno of the MIGRATE reply to it
 /// (0: the kernel accepted it).
 fn raw_migrate(k: &mut AfKey, mut msg: Message<'static>, seq: u32) -> Result<i32, GuestError> {
@@ -267,25 +291,7 @@ pub fn run() -> Result<Vec<Check>, GuestError> {
     for (seq, case) in (0x0fa1_0001..).zip(cases) {
         let got = case.request.send(&mut k, seq)?;
         let after = snapshot(&mut k)?;
-        let changes = diff(&before, &after);
-        let mut problems = Vec::new();
-        if got != case.want {
-            problems.push(format!("errno {}, want {}", errno_text(got), errno_text(case.want)));
-        }
-        if !changes.is_empty() {
-            problems.push(format!("SAD/SPD changed: {}", changes.join("; ")));
-        }
-        let passed = problems.is_empty();
-        let detail = if passed {
-            format!(
-                "errno {}; SAD ({} SAs) and SPD ({} policies) unchanged",
-                errno_text(got),
-                after.sas.len(),
-                after.policies.len()
-            )
-        } else {
-            problems.join("; ")
-        };
+        let (passed, detail) = refused_unchanged(got, case.want, &before, &after);
         tracing::info!(name = case.name, passed, detail = %detail, "failing-migrate check");
         checks.push(Check {
             name: format!("failed MIGRATE changes nothing: {}", case.name),
