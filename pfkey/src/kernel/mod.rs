@@ -219,6 +219,8 @@ pub struct Capabilities {
     /// A successful `SADB_X_MIGRATE` is answered to its requester. Only a successful MIGRATE shows
     /// it, so this is `Unknown` until the first one.
     pub migrate_reply: Support,
+    /// AEAD algorithms (AES-GCM ...) in `SADB_ADD`/`SADB_UPDATE`.
+    pub aead: Support,
 }
 
 impl Capabilities {
@@ -227,6 +229,7 @@ impl Capabilities {
         update_addresses: Support::Unknown,
         migrate_natt: Support::Unknown,
         migrate_reply: Support::Unknown,
+        aead: Support::Unknown,
     };
 }
 

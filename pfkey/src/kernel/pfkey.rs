@@ -34,7 +34,7 @@ use crate::message::{
 };
 use crate::socket::PfKeySocket;
 use crate::wire::Dialect;
-use crate::wire::numbers::{ExtKind, IPSEC_ULPROTO_ANY, MessageType, Mode, NatTType, PolicyDir, SaType};
+use crate::wire::numbers::{AuthAlg, ExtKind, IPSEC_ULPROTO_ANY, MessageType, Mode, NatTType, PolicyDir, SaType};
 
 /// How long a request waits for its answer unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -388,7 +388,9 @@ impl<C: Channel> PfKeyKernel<C> {
     ///   the SA up and answers `ESRCH`; stock Linux skips the unknown extension and refuses an
     ///   ESP UPDATE without keys with `EINVAL`;
     /// - a `SADB_X_MIGRATE` with a NAT-T type and no ports: the extension refuses it with
-    ///   `EINVAL` before any lookup; stock Linux ignores NAT-T and finds no policy (`ENOENT`).
+    ///   `EINVAL` before any lookup; stock Linux ignores NAT-T and finds no policy (`ENOENT`);
+    /// - an `SADB_ADD` of an AES-GCM SA with an authentication algorithm next to it: `EINVAL`
+    ///   where AEAD is known, `ENOSYS` where it is not.
     fn probe(&mut self) -> Result<Capabilities, KernelError> {
         let ip = |s: &str| SockAddr::new(s.parse().expect("a literal address"));
         let verdict = |r: Result<MoveOutcome, KernelError>, yes: i32, no: i32| match r {
@@ -426,7 +428,25 @@ impl<C: Channel> PfKeyKernel<C> {
             natt: Some(NatT { nat_t_type: NatTType::EspInUdp, sport: 0, dport: 0 }),
         };
         let migrate_natt = verdict(self.migrate(&migrate), libc::EINVAL, libc::ENOENT)?;
-        let caps = Capabilities { update_addresses, migrate_natt, migrate_reply: Support::Unknown };
+        // An AES-GCM SA that also names an authentication algorithm: refused with EINVAL where
+        // AEAD is known, with ENOSYS where only ciphers are (the GCM number is unknown there).
+        let mut gcm = SaSpec::esp_tunnel_gcm(1, ip("192.0.2.1"), ip("192.0.2.2"), 0, &[0; 4]);
+        gcm.auth = Some(message::AlgKey::new(AuthAlg::Sha2_256Hmac, &[0; 32]));
+        let aead = match self.add_sa(&gcm) {
+            Err(KernelError::Errno { errno, .. }) if errno == libc::EINVAL => Support::Yes,
+            Err(KernelError::Errno { errno, .. }) if errno == libc::ENOSYS => Support::No,
+            Err(e @ (KernelError::Io(_) | KernelError::NoPfKey(_) | KernelError::Timeout { .. })) => return Err(e),
+            other => {
+                tracing::warn!(?other, "unexpected answer to the AEAD probe");
+                if other.is_ok() {
+                    // Accepted after all: take the probe's SA away again.
+                    let id = SaId { satype: SaType::Esp, spi: 1, src: gcm.src, dst: gcm.dst };
+                    self.delete_sa(&id)?;
+                }
+                Support::Unknown
+            }
+        };
+        let caps = Capabilities { update_addresses, migrate_natt, migrate_reply: Support::Unknown, aead };
         tracing::debug!(?caps, "probed the PF_KEY mobility extensions");
         Ok(caps)
     }

@@ -87,10 +87,21 @@ pub(crate) fn supported_auth() -> Vec<Alg> {
     AUTH.iter().map(alg).collect()
 }
 
-/// The `SADB_EXT_SUPPORTED_ENCRYPT` list.
-pub(crate) fn supported_encrypt(aead: bool) -> Vec<Alg> {
-    let extra: &[AlgDesc] = if aead { AEAD } else { &[] };
-    ENCRYPT.iter().chain(extra).map(alg).collect()
+/// The `SADB_EXT_SUPPORTED_ENCRYPT` list: the ciphers only. Even a kernel that accepts AEAD
+/// algorithms in `SADB_ADD` (the series' 0007) lists only the ciphers in `SADB_REGISTER`.
+pub(crate) fn supported_encrypt() -> Vec<Alg> {
+    ENCRYPT.iter().map(alg).collect()
+}
+
+/// The ciphers and the AEAD algorithms: what XFRM netlink can install (the XFRM backend's
+/// synthesized `SADB_REGISTER` answer).
+pub(crate) fn supported_encrypt_and_aead() -> Vec<Alg> {
+    ENCRYPT.iter().chain(AEAD).map(alg).collect()
+}
+
+/// Whether `id` is an AEAD algorithm (`aead_list` with a SADB number).
+pub(crate) fn is_aead(id: u8) -> bool {
+    known(AEAD, id)
 }
 
 fn comb(auth: Option<&AlgDesc>, enc: Option<&AlgDesc>) -> Comb {

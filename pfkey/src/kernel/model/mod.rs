@@ -261,7 +261,6 @@ impl State {
             }
             sock.registered |= 1 << satype;
         }
-        let aead = self.config.aead;
         let reply = Message::new(MessageType::Register, m.header.satype)
             .with_seq(m.header.seq)
             .with_pid(m.header.pid)
@@ -271,7 +270,7 @@ impl State {
             }))
             .with(crate::message::Extension::SupportedEncrypt(crate::message::Supported {
                 reserved: 0,
-                algs: algs::supported_encrypt(aead).into(),
+                algs: algs::supported_encrypt().into(),
             }));
         self.send(&reply, Bcast::Registered, Some(pid))
     }

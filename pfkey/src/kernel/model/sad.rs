@@ -92,6 +92,10 @@ impl State {
             if !known {
                 return Err(libc::ENOSYS);
             }
+            // pfkey_aead_from_msg: an AEAD algorithm has no authentication of its own.
+            if satype != SaType::XIpcomp && algs::is_aead(enc) && (auth != 0 || m.has(ExtKind::KeyAuth)) {
+                return Err(libc::EINVAL);
+            }
         }
         let (mode, reqid) = match m.sa2() {
             Some(sa2) => (xfrm_mode(sa2.mode).ok_or(libc::EINVAL)?, sa2.reqid),

@@ -22,8 +22,9 @@ pub struct ModelConfig {
     /// `false` (stock Linux): they are ignored and the moved SAs keep their encapsulation.
     pub migrate_natt: bool,
     /// AEAD algorithms (AES-GCM, AES-CCM, AES-GMAC) are accepted in `SADB_ADD`/`SADB_UPDATE`
-    /// and listed in `SADB_REGISTER` replies. `false` (stock Linux): `af_key` looks algorithms
-    /// up in the cipher list only and answers `ENOSYS` for them.
+    /// (without an authentication algorithm; `SADB_REGISTER` still lists the ciphers only).
+    /// `false` (stock Linux): `af_key` looks algorithms up in the cipher list only and answers
+    /// `ENOSYS` for them.
     pub aead: bool,
 }
 

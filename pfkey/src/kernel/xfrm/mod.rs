@@ -639,7 +639,7 @@ impl Kernel for XfrmKernel {
         let algs = |ids: Vec<crate::message::Alg>| Supported { reserved: 0, algs: ids.into() };
         Ok(Message::new(MessageType::Register, satype)
             .with(Extension::SupportedAuth(algs(super::model::algs::supported_auth())))
-            .with(Extension::SupportedEncrypt(algs(super::model::algs::supported_encrypt(true)))))
+            .with(Extension::SupportedEncrypt(algs(super::model::algs::supported_encrypt_and_aead()))))
     }
 
     fn promisc(&mut self, on: bool) -> Result<(), KernelError> {
