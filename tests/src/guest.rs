@@ -215,6 +215,20 @@ impl Capture {
         Ok(actor_msgs)
     }
 
+    /// Sends `msg` from the actor with `seq`, outside the capture's numbering (so the seqs of
+    /// the steps after it are the same on every kernel), and records the exchange.
+    fn request_aside(&mut self, file: &str, step: &str, mut msg: Message<'static>, seq: u32) -> Result<(), GuestError> {
+        msg.header.seq = seq;
+        msg.header.pid = self.pid;
+        let bytes = msg.to_bytes(Dialect::Linux)?;
+        self.in_flight = Some(bytes.clone());
+        tracing::info!(file, step, seq, "capture step (aside)");
+        if let Err(e) = self.actor.send_message(&bytes) {
+            let _ = writeln!(self.transcript, "=== {file}: {step}: send failed: {e}");
+        }
+        self.settle(file, step, QUIET).map(drop)
+    }
+
     /// Sends `msg` from the actor with the next seq and records the exchange.
     fn request(&mut self, file: &str, step: &str, mut msg: Message<'static>) -> Result<Vec<Vec<u8>>, GuestError> {
         self.seq += 1;
@@ -322,7 +336,22 @@ pub fn capture(out: &Path) -> Result<Vec<PathBuf>, GuestError> {
         message::delete(SaType::Esp, 0xdead, addr(local), addr(peer)),
     )?;
     let gcm = SaSpec::esp_tunnel_gcm(0x2000, addr(local), addr(peer), 3, &[0x33; 20]);
-    c.request("errors", "ADD esp aes-gcm-16 (AEAD through PF_KEY)", message::add(&gcm))?;
+    let answers = c.request("errors", "ADD esp aes-gcm-16 (AEAD through PF_KEY)", message::add(&gcm))?;
+    // Where AEAD is accepted (the series' 0007), take the SA away again, so that the steps after
+    // this one see the same SAD on every kernel.
+    let added = answers.iter().any(|b| {
+        Message::parse(b, Dialect::Linux).is_ok_and(|m| {
+            m.msg_type() == MessageType::Add && m.errno() == 0 && m.sa().is_some_and(|sa| sa.spi == 0x2000)
+        })
+    });
+    if added {
+        c.request_aside(
+            "errors",
+            "DELETE the AEAD SA again (where AEAD was accepted)",
+            message::delete(SaType::Esp, 0x2000, addr(local), addr(peer)),
+            0xaead,
+        )?;
+    }
     c.request(
         "errors",
         "UPDATE with NEW_ADDRESS_SRC (the per-SA address update)",
