@@ -728,9 +728,18 @@ pub fn run_suite(
         full.extend(args.iter().map(String::as_str));
         checks.push(run_check(&format!("cli: {name}"), cli, &full, status, &want, gap)?);
     }
+    checks.extend(crate::differential::run(&caps, crate::differential::GENERATED_CASES)?);
     checks.extend(crate::failmig::run()?);
     checks.extend(crate::badinput::run(&caps)?);
     Ok(checks)
+}
+
+/// The differential suite alone ([`crate::differential`]), with `cases` generated sequences, on
+/// the capabilities the probe finds.
+pub fn run_differential(cases: u32) -> Result<Vec<Check>, GuestError> {
+    enter_fresh_netns()?;
+    let caps = AfKey::open()?.capabilities()?;
+    crate::differential::run(&caps, cases)
 }
 
 /// Writes the checks as JSON to `path`.

@@ -6,12 +6,14 @@
 //! - [`artifacts`]: finds the test and tool binaries cargo built, to run them inside;
 //! - [`vectors`]: the `.hex` vector file format (one message per line, a comment naming it);
 //! - [`guest`]: what runs inside the VM (the af_key checks and the message capture);
+//! - [`differential`]: the same operations on `af_key`, the XFRM shim and the model, compared;
 //! - [`failmig`]: the guest check that a MIGRATE the kernel refuses changes nothing;
 //! - [`harness`]: the atomicity harness (ESP traffic through a tunnel whose endpoints move).
 #![deny(missing_docs)]
 
 pub mod artifacts;
 pub mod badinput;
+pub mod differential;
 pub mod failmig;
 pub mod guest;
 pub mod harness;

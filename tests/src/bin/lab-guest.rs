@@ -3,6 +3,7 @@
 //! ```text
 //! lab-guest suite --socket-test PATH [--xfrm-test PATH] --cli PATH [--out DIR]
 //!                                                              af_key + XFRM checks; DIR/suite.json
+//! lab-guest differential [--cases N]                         af_key vs XFRM shim vs model
 //! lab-guest capture [--out DIR]                                real kernel messages → DIR/*.hex
 //! ```
 //! `DIR` defaults to `$LAB_RESULTS` (the VM's results share). Exit status: 0 when every check
@@ -44,6 +45,12 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Only the differential suite (af_key, the XFRM shim and the model compared), printed.
+    Differential {
+        /// How many generated sequences to run.
+        #[arg(long, default_value_t = lab::differential::GENERATED_CASES)]
+        cases: u32,
+    },
     /// Capture real kernel messages as vectors.
     Capture {
         /// Where the .hex files go [default: $LAB_RESULTS/vectors].
@@ -82,6 +89,15 @@ fn main() -> ExitCode {
                 Ok(failed == 0)
             })
         }
+        Cmd::Differential { cases } => guest::run_differential(cases).map(|checks| {
+            for c in &checks {
+                println!("{}  {}: {}", if c.passed { "ok" } else { "FAILED" }, c.name, c.detail);
+                if !c.passed && !c.stdout.is_empty() {
+                    println!("{}", c.stdout);
+                }
+            }
+            checks.iter().all(|c| c.passed)
+        }),
         Cmd::Capture { out } => {
             let out = out.unwrap_or_else(|| results_dir().join("vectors"));
             guest::capture(&out).map(|files| {

@@ -244,6 +244,18 @@ impl State {
                     && x.src.ip() == src.ip()
             });
         }
+        // xfrm_find_acq(create = 1) runs before the SPI range is checked: a larval SA with SPI 0
+        // is created (or reused) first, and a GETSPI that fails after it leaves it in the SAD,
+        // where it stays until its acquire timer removes it (seen on Linux 6.12 by the lab's
+        // differential suite).
+        let i = match idx {
+            Some(i) => i,
+            None => {
+                let order = self.order();
+                self.sad.push(ModelSa::larval(satype, 0, src, dst, mode, reqid, self.clock, 0, order));
+                self.sad.len() - 1
+            }
+        };
         let (min, max) = m.spirange().map_or((0x100, 0x0fff_ffff), |r| (r.min, r.max));
         // verify_spi_info
         match proto {
@@ -254,37 +266,25 @@ impl State {
         if min > max {
             return Err(libc::EINVAL);
         }
-        let existing = idx.map(|i| (self.sad[i].spi, self.sad[i].dst.ip(), self.sad[i].satype));
+        let (cur, t) = (self.sad[i].spi, self.sad[i].satype);
         let rng = self.counters.rng;
-        let spi = match existing {
-            Some((spi, _, _)) if spi != 0 => Ok(spi),
-            Some((_, d, t)) => self.alloc_spi(d, t, min, max),
-            None => self.alloc_spi(dst.ip(), satype, min, max),
-        };
-        // A failed GETSPI leaves no trace, not even in the generator.
+        let spi = if cur != 0 { Ok(cur) } else { self.alloc_spi(t, min, max) };
+        // A failed allocation leaves the larval SA but not a step of the generator.
         let spi = spi.inspect_err(|_| self.counters.rng = rng)?;
-        let i = match idx {
-            Some(i) => {
-                self.sad[i].spi = spi;
-                i
-            }
-            None => {
-                let order = self.order();
-                self.sad.push(ModelSa::larval(satype, spi, src, dst, mode, reqid, self.clock, 0, order));
-                self.sad.len() - 1
-            }
-        };
+        self.sad[i].spi = spi;
         tracing::debug!(spi, "model SPI allocated");
         let mut reply = sa_message(&self.sad[i], MessageType::GetSpi, seq, m.header.pid, true, 3);
         reply.header.satype = satype;
         self.send(&reply, Bcast::One, Some(pid))
     }
 
-    /// `xfrm_alloc_spi`: a free SPI in `min..=max` for `(dst, satype)`, drawn from the
-    /// deterministic generator (ENOENT when the range is used up).
-    fn alloc_spi(&mut self, dst: IpAddr, satype: SaType, min: u32, max: u32) -> Result<u32, Errno> {
-        let taken: HashSet<u32> =
-            self.sad.iter().filter(|x| x.satype == satype && x.dst.ip() == dst).map(|x| x.spi).collect();
+    /// `xfrm_alloc_spi`: a free SPI in `min..=max` for `satype`, drawn from the deterministic
+    /// generator (ENOENT when the range is used up). Free means no SA of that protocol has it,
+    /// whatever its destination: Linux 6.12 checks with `xfrm_state_lookup_spi_proto`, so an SPI
+    /// is allocated once per protocol and network namespace (the differential suite found the
+    /// model's per-destination check wrong).
+    fn alloc_spi(&mut self, satype: SaType, min: u32, max: u32) -> Result<u32, Errno> {
+        let taken: HashSet<u32> = self.sad.iter().filter(|x| x.satype == satype).map(|x| x.spi).collect();
         let free = |spi: u32| spi != 0 && !taken.contains(&spi);
         if min == max {
             return if free(min) { Ok(min) } else { Err(libc::ENOENT) };

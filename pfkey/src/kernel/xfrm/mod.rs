@@ -56,7 +56,7 @@ use super::{GetSpi, Kernel, KernelError, KernelEvent, MoveMechanism, MoveOutcome
 use crate::message::{
     Endpoints, Extension, Message, Migrate, MigrateBundle, PolicySpec, SaSpec, Selector, Supported, UpdateAddresses,
 };
-use crate::wire::numbers::{MessageType, PolicyDir, SaType};
+use crate::wire::numbers::{MessageType, Mode, PolicyDir, SaState, SaType};
 
 /// One message of an answer: its type and the bytes after the netlink header.
 #[derive(Debug, Clone)]
@@ -576,16 +576,16 @@ impl Kernel for XfrmKernel {
         self.transact(NlRequest::new(msg::DELPOLICY, NLM_F_ACK, &body), OP).map(drop)
     }
 
-    fn delete_policy_by_id(&mut self, id: u32, dir: PolicyDir) -> Result<(), KernelError> {
+    fn delete_policy_by_id(&mut self, id: u32, _dir: PolicyDir) -> Result<(), KernelError> {
         self.spd_cache = None;
         const OP: &str = "XFRM_MSG_DELPOLICY";
-        let body = policy_id(None, id, dir_to_xfrm(dir, OP)?);
+        let body = policy_id(None, id, dir_of_policy_id(id, OP)?);
         self.transact(NlRequest::new(msg::DELPOLICY, NLM_F_ACK, &body), OP).map(drop)
     }
 
-    fn get_policy(&mut self, id: u32, dir: PolicyDir) -> Result<PolicySpec, KernelError> {
+    fn get_policy(&mut self, id: u32, _dir: PolicyDir) -> Result<PolicySpec, KernelError> {
         const OP: &str = "XFRM_MSG_GETPOLICY";
-        let body = policy_id(None, id, dir_to_xfrm(dir, OP)?);
+        let body = policy_id(None, id, dir_of_policy_id(id, OP)?);
         let r = self.get_one(NlRequest::new(msg::GETPOLICY, NLM_F_ACK, &body), OP, msg::NEWPOLICY)?;
         let info: XfrmUserpolicyInfo = read(&r.payload, "xfrm_userpolicy_info")?;
         Ok(policy_from_xfrm(&info, Attrs::after::<XfrmUserpolicyInfo>(&r.payload))?)
@@ -618,14 +618,28 @@ impl Kernel for XfrmKernel {
 
     fn update_addresses(&mut self, u: &UpdateAddresses) -> Result<MoveOutcome, KernelError> {
         let sa = self.get_sa(&SaId { satype: u.satype, spi: u.spi, src: u.src, dst: u.dst })?.spec;
-        if u.reqid != 0 && u.reqid != sa.reqid {
-            return Err(KernelError::Errno { op: "XFRM_MSG_MIGRATE", errno: libc::EINVAL });
+        // XFRM_MSG_GETSA finds the SA by destination, SPI and protocol; the PF_KEY update also
+        // names its source, mode and reqid, and an SA that differs in one of them is not the one
+        // meant: ESRCH, as the patched af_key answers (the differential suite compares them).
+        if sa.src.ip() != u.src.ip()
+            || (u.mode != Mode::Any && u.mode != sa.mode)
+            || (u.reqid != 0 && u.reqid != sa.reqid)
+        {
+            return Err(KernelError::Errno { op: "XFRM_MSG_MIGRATE", errno: libc::ESRCH });
         }
         let new = Endpoints { src: u.new_src.unwrap_or(sa.src), dst: u.new_dst.unwrap_or(sa.dst) };
-        if self.has_migrate_state()? {
+        let moved = if self.has_migrate_state()? {
             self.move_by_migrate_state(u, &sa, new)
         } else {
             self.move_by_narrowed_migrate(u, &sa, new)
+        };
+        // A larval SA is completed, not moved: af_key answers EINVAL. The kernel's MIGRATE
+        // reaches it and cannot clone it (ENODATA, nothing changed); say it as af_key does.
+        match moved {
+            Err(KernelError::Errno { op, errno }) if errno == libc::ENODATA && sa.state == SaState::Larval => {
+                Err(KernelError::Errno { op, errno: libc::EINVAL })
+            }
+            other => other,
         }
     }
 

@@ -176,6 +176,17 @@ pub fn dir_to_xfrm(d: PolicyDir, op: &'static str) -> Result<u8, KernelError> {
     }
 }
 
+/// The direction of a policy by id, as `af_key`'s `pfkey_spdget` (SPDGET, SPDDELETE2) takes it:
+/// from the id's low three bits (`xfrm_policy_id2dir`), whatever direction the request names;
+/// a direction beyond `XFRM_POLICY_FWD` is `EINVAL`. XFRM netlink instead checks the request's
+/// direction against the id (`ENOENT` on a mismatch), so the shim sends the id's own.
+pub fn dir_of_policy_id(id: u32, op: &'static str) -> Result<u8, KernelError> {
+    match (id & 7) as u8 {
+        d @ (XFRM_POLICY_IN | XFRM_POLICY_OUT | XFRM_POLICY_FWD) => Ok(d),
+        _ => Err(einval(op)),
+    }
+}
+
 /// `XFRM_POLICY_*` -> `IPSEC_DIR_*`.
 pub fn dir_from_xfrm(d: u8) -> PolicyDir {
     PolicyDir::from(d.saturating_add(1))
@@ -277,6 +288,11 @@ pub fn sa_request(sa: &SaSpec, msg_type: u16, op: &'static str) -> Result<NlRequ
     let (saddr, family) = xaddr(sa.src.ip());
     let (daddr, dfamily) = xaddr(sa.dst.ip());
     if family != dfamily {
+        return Err(einval(op));
+    }
+    // pfkey_add: a hard lifetime without a soft one, or the reverse, is EINVAL (RFC 2367
+    // §2.3.4 has them travel together); XFRM would take either alone.
+    if sa.hard.is_some() != sa.soft.is_some() {
         return Err(einval(op));
     }
     let mut flags = 0;
@@ -629,6 +645,28 @@ mod tests {
 
     fn payload(req: &mut NlRequest) -> Vec<u8> {
         req.finish(1, 2)[16..].to_vec()
+    }
+
+    #[test]
+    fn a_hard_lifetime_without_a_soft_one_is_einval_as_af_key_answers() {
+        let life = Lifetime { allocations: 0, bytes: 1 << 20, addtime: 600, usetime: 0 };
+        let mut sa = SaSpec::esp_tunnel_gcm(0x1000, ip("192.0.2.1"), ip("198.51.100.1"), 7, &[0; 20]);
+        sa.hard = Some(life);
+        let err = sa_request(&sa, msg::NEWSA, "t").map(drop).unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EINVAL));
+        sa.hard = None;
+        sa.soft = Some(life);
+        assert_eq!(sa_request(&sa, msg::NEWSA, "t").map(drop).unwrap_err().errno(), Some(libc::EINVAL));
+        sa.hard = Some(life);
+        assert!(sa_request(&sa, msg::NEWSA, "t").is_ok());
+    }
+
+    #[test]
+    fn a_policy_id_names_its_own_direction() {
+        assert_eq!(dir_of_policy_id(0x11, "t").unwrap(), XFRM_POLICY_OUT);
+        assert_eq!(dir_of_policy_id(0x18, "t").unwrap(), XFRM_POLICY_IN);
+        assert_eq!(dir_of_policy_id(0x1a, "t").unwrap(), XFRM_POLICY_FWD);
+        assert_eq!(dir_of_policy_id(0x13, "t").unwrap_err().errno(), Some(libc::EINVAL));
     }
 
     #[test]
