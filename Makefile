@@ -3,7 +3,7 @@
 CARGO ?= cargo
 FUZZ_SECS ?= 600
 
-.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean deps kernel kernel-patched kernel-kasan kernel-check vm-test vm-test-kasan vm-vectors
+.PHONY: all build demo test test-unit lint fuzz-check bench fuzz clean deps kernel kernel-patched kernel-kasan kernel-check vm-test vm-test-kasan vm-vectors vm-bench
 
 all: build
 
@@ -68,6 +68,16 @@ vm-test: kernel kernel-patched kernel-check
 # The same, and refreshes the committed kernel vectors (pfkey/tests/vectors/kernel/).
 vm-vectors: kernel
 	$(CARGO) run -q -p lab --bin lab-vm-test -- --kernel stock --save-vectors pfkey/tests/vectors/kernel
+
+## The scale benchmark in the VM (tests/src/scale.rs): 1k and 10k tunnels moved per mechanism, on
+## both kernels; the tables go to stdout and to the results share (scale.md, scale.json).
+vm-bench: kernel kernel-patched
+	$(CARGO) build -q -p lab --bin lab-guest
+	@for k in stock patched; do \
+		echo "== $$k"; \
+		$(CARGO) run -q -p lab --bin lab-vm -- --kernel $$k --timeout 2400 -- \
+			$(abspath $(or $(CARGO_TARGET_DIR),target))/debug/lab-guest scale --tunnels 1000,10000 || exit 1; \
+	done
 
 ## Criterion benchmarks of the message layer (parse/validate/emit; ratios to same-run baselines).
 bench:

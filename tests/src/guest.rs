@@ -729,6 +729,8 @@ pub fn run_suite(
         checks.push(run_check(&format!("cli: {name}"), cli, &full, status, &want, gap)?);
     }
     checks.extend(crate::differential::run(&caps, crate::differential::GENERATED_CASES)?);
+    let exe = std::env::current_exe().map_err(io_err("finding this executable"))?;
+    checks.push(crate::scale::smoke(&exe, &caps, 100));
     checks.extend(crate::failmig::run()?);
     checks.extend(crate::badinput::run(&caps)?);
     Ok(checks)
@@ -740,6 +742,36 @@ pub fn run_differential(cases: u32) -> Result<Vec<Check>, GuestError> {
     enter_fresh_netns()?;
     let caps = AfKey::open()?.capabilities()?;
     crate::differential::run(&caps, cases)
+}
+
+/// The scale benchmark ([`crate::scale`]): every mechanism the probe finds at every size in
+/// `tunnels`, each in a child process; writes `scale.json` and `scale.md` to `out` and returns the
+/// table.
+pub fn run_scale(tunnels: &[u32], out: &Path) -> Result<String, GuestError> {
+    enter_fresh_netns()?;
+    let caps = AfKey::open()?.capabilities()?;
+    let exe = std::env::current_exe().map_err(io_err("finding this executable"))?;
+    let mut runs = Vec::new();
+    for &n in tunnels {
+        for m in crate::scale::available(&caps) {
+            let r = crate::scale::spawn_one(&exe, m, n)
+                .map_err(|e| GuestError::Io { what: "scale benchmark".into(), source: std::io::Error::other(e) })?;
+            tracing::info!(mechanism = m.name(), tunnels = n, secs = r.move_secs, "scale run");
+            runs.push(r);
+        }
+    }
+    let table = format!(
+        "kernel {}
+
+{}",
+        kernel_release(),
+        crate::scale::table(&runs)
+    );
+    let json = serde_json::to_string_pretty(&runs)
+        .map_err(|e| GuestError::Io { what: "serialising scale runs".into(), source: std::io::Error::other(e) })?;
+    std::fs::write(out.join("scale.json"), json).map_err(io_err("writing scale.json"))?;
+    std::fs::write(out.join("scale.md"), &table).map_err(io_err("writing scale.md"))?;
+    Ok(table)
 }
 
 /// Writes the checks as JSON to `path`.

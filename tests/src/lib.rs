@@ -8,6 +8,7 @@
 //! - [`guest`]: what runs inside the VM (the af_key checks and the message capture);
 //! - [`differential`]: the same operations on `af_key`, the XFRM shim and the model, compared;
 //! - [`failmig`]: the guest check that a MIGRATE the kernel refuses changes nothing;
+//! - [`scale`]: the scale benchmark (N tunnels moved per mechanism, in the VM);
 //! - [`harness`]: the atomicity harness (ESP traffic through a tunnel whose endpoints move).
 #![deny(missing_docs)]
 
@@ -17,6 +18,7 @@ pub mod differential;
 pub mod failmig;
 pub mod guest;
 pub mod harness;
+pub mod scale;
 pub mod vectors;
 pub mod vm;
 

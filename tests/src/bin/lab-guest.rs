@@ -4,6 +4,8 @@
 //! lab-guest suite --socket-test PATH [--xfrm-test PATH] --cli PATH [--out DIR]
 //!                                                              af_key + XFRM checks; DIR/suite.json
 //! lab-guest differential [--cases N]                         af_key vs XFRM shim vs model
+//! lab-guest scale [--tunnels 1000,10000] [--out DIR]          the scale benchmark; DIR/scale.{json,md}
+//! lab-guest scale-one --mechanism M --tunnels N              one measurement, as JSON
 //! lab-guest capture [--out DIR]                                real kernel messages → DIR/*.hex
 //! ```
 //! `DIR` defaults to `$LAB_RESULTS` (the VM's results share). Exit status: 0 when every check
@@ -50,6 +52,25 @@ enum Cmd {
         /// How many generated sequences to run.
         #[arg(long, default_value_t = lab::differential::GENERATED_CASES)]
         cases: u32,
+    },
+    /// The scale benchmark: every mechanism at every size, each in a child process; prints the
+    /// table and writes DIR/scale.json and DIR/scale.md.
+    Scale {
+        /// Tunnel counts (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [1000u32, 10000])]
+        tunnels: Vec<u32>,
+        /// Where the results go [default: $LAB_RESULTS].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One measurement of the scale benchmark in this process (prints it as JSON).
+    ScaleOne {
+        /// The mechanism.
+        #[arg(long, value_enum)]
+        mechanism: lab::scale::Mechanism,
+        /// Tunnels to install and move.
+        #[arg(long)]
+        tunnels: u32,
     },
     /// Capture real kernel messages as vectors.
     Capture {
@@ -98,6 +119,20 @@ fn main() -> ExitCode {
             }
             checks.iter().all(|c| c.passed)
         }),
+        Cmd::Scale { tunnels, out } => guest::run_scale(&tunnels, &out.unwrap_or_else(results_dir)).map(|table| {
+            println!("{table}");
+            true
+        }),
+        Cmd::ScaleOne { mechanism, tunnels } => match lab::scale::run_one(mechanism, tunnels) {
+            Ok(run) => {
+                println!("{}", serde_json::to_string(&run).unwrap_or_default());
+                Ok(true)
+            }
+            Err(e) => {
+                eprintln!("lab-guest scale-one: {e}");
+                Ok(false)
+            }
+        },
         Cmd::Capture { out } => {
             let out = out.unwrap_or_else(|| results_dir().join("vectors"));
             guest::capture(&out).map(|files| {
