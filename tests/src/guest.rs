@@ -745,9 +745,9 @@ pub fn run_differential(cases: u32) -> Result<Vec<Check>, GuestError> {
 }
 
 /// The scale benchmark ([`crate::scale`]): every mechanism the probe finds at every size in
-/// `tunnels`, each in a child process; writes `scale.json` and `scale.md` to `out` and returns the
-/// table.
-pub fn run_scale(tunnels: &[u32], out: &Path) -> Result<String, GuestError> {
+/// `tunnels`, each in a child process; prints the table, then writes `scale.json` and `scale.md`
+/// to `out`.
+pub fn run_scale(tunnels: &[u32], out: &Path) -> Result<(), GuestError> {
     enter_fresh_netns()?;
     let caps = AfKey::open()?.capabilities()?;
     let exe = std::env::current_exe().map_err(io_err("finding this executable"))?;
@@ -760,18 +760,14 @@ pub fn run_scale(tunnels: &[u32], out: &Path) -> Result<String, GuestError> {
             runs.push(r);
         }
     }
-    let table = format!(
-        "kernel {}
-
-{}",
-        kernel_release(),
-        crate::scale::table(&runs)
-    );
+    let table = format!("kernel {}\n\n{}", kernel_release(), crate::scale::table(&runs));
+    // The table first: a results directory that cannot be written must not lose it.
+    println!("{table}");
     let json = serde_json::to_string_pretty(&runs)
         .map_err(|e| GuestError::Io { what: "serialising scale runs".into(), source: std::io::Error::other(e) })?;
     std::fs::write(out.join("scale.json"), json).map_err(io_err("writing scale.json"))?;
     std::fs::write(out.join("scale.md"), &table).map_err(io_err("writing scale.md"))?;
-    Ok(table)
+    Ok(())
 }
 
 /// Writes the checks as JSON to `path`.

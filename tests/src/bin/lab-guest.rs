@@ -119,10 +119,7 @@ fn main() -> ExitCode {
             }
             checks.iter().all(|c| c.passed)
         }),
-        Cmd::Scale { tunnels, out } => guest::run_scale(&tunnels, &out.unwrap_or_else(results_dir)).map(|table| {
-            println!("{table}");
-            true
-        }),
+        Cmd::Scale { tunnels, out } => guest::run_scale(&tunnels, &out.unwrap_or_else(results_dir)).map(|()| true),
         Cmd::ScaleOne { mechanism, tunnels } => match lab::scale::run_one(mechanism, tunnels) {
             Ok(run) => {
                 println!("{}", serde_json::to_string(&run).unwrap_or_default());
