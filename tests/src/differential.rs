@@ -160,7 +160,8 @@ pub enum Backend {
 }
 
 impl Backend {
-    fn name(self) -> &'static str {
+    /// The backend's name in reports.
+    pub fn name(self) -> &'static str {
         match self {
             Backend::AfKey => "afkey",
             Backend::Xfrm => "xfrm",
@@ -311,7 +312,7 @@ fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
                 json_diff(&format!("{path}[{i}]"), xa, ya, out);
             }
         }
-        _ if a != b => out.push(format!("{path}: afkey {a}, other {b}")),
+        _ if a != b => out.push(format!("{path}: reference {a}, other {b}")),
         _ => {}
     }
 }
@@ -329,10 +330,10 @@ fn map_diff(what: &str, a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>
 }
 
 /// What differs between a reference step and another backend's step.
-fn step_diff(reference: &Step, other: &Step, name: &str) -> Vec<String> {
+fn step_diff(reference: &Step, other: &Step, ref_name: &str, name: &str) -> Vec<String> {
     let mut out = Vec::new();
     if reference.answer != other.answer {
-        out.push(format!("answer: afkey {}, {name} {}", reference.answer, other.answer));
+        out.push(format!("answer: {ref_name} {}, {name} {}", reference.answer, other.answer));
     }
     match (&reference.state, &other.state) {
         (Ok(a), Ok(b)) => {
@@ -419,16 +420,28 @@ pub struct SequenceReport {
 
 /// Runs `ops` on the three backends and compares the model and the XFRM shim with `af_key`.
 pub fn compare(ops: &[Op], caps: &Capabilities, model: ModelConfig) -> SequenceReport {
+    compare_with(ops, caps, model, Backend::AfKey, &[Backend::Xfrm, Backend::Model])
+}
+
+/// Runs `ops` on `reference` and `others` and compares each of the others with the reference.
+/// Documented differences ([`documented`]) apply to the XFRM shim against `af_key` only.
+pub fn compare_with(
+    ops: &[Op],
+    caps: &Capabilities,
+    model: ModelConfig,
+    reference: Backend,
+    others: &[Backend],
+) -> SequenceReport {
     let mut rep = SequenceReport { steps: ops.len(), ..Default::default() };
     let run = |b: Backend| run_backend(b, ops, model);
-    let reference = match run(Backend::AfKey) {
+    let ref_steps = match run(reference) {
         Ok(r) => r,
         Err(e) => {
-            rep.failures.push(format!("afkey: {e}"));
+            rep.failures.push(format!("{}: {e}", reference.name()));
             return rep;
         }
     };
-    for other in [Backend::Xfrm, Backend::Model] {
+    for &other in others {
         let steps = match run(other) {
             Ok(s) => s,
             Err(e) => {
@@ -436,12 +449,13 @@ pub fn compare(ops: &[Op], caps: &Capabilities, model: ModelConfig) -> SequenceR
                 continue;
             }
         };
-        for (i, ((op, r), o)) in ops.iter().zip(&reference).zip(&steps).enumerate() {
-            let d = step_diff(r, o, other.name());
+        for (i, ((op, r), o)) in ops.iter().zip(&ref_steps).zip(&steps).enumerate() {
+            let d = step_diff(r, o, reference.name(), other.name());
             if d.is_empty() {
                 continue;
             }
-            let doc = if other == Backend::Xfrm { documented(op, caps, r, &d) } else { None };
+            let doc =
+                if (reference, other) == (Backend::AfKey, Backend::Xfrm) { documented(op, caps, r, &d) } else { None };
             if let Some(section) = doc {
                 rep.documented.push((format!("{}: {section}", other.name()), i + 1));
             } else {
@@ -522,6 +536,30 @@ fn tunnel_ops(local: &str, peer: &str) -> Vec<Op> {
         Op::AddPolicy(PolicySpec::esp_tunnel(sel_in(), PolicyDir::Inbound, addr(peer), addr(local), 1)),
         Op::AddPolicy(PolicySpec::esp_tunnel(sel_in(), PolicyDir::Fwd, addr(peer), addr(local), 1)),
     ]
+}
+
+/// Whether an operation touches only the SPD when no SA exists (a MIGRATE then moves templates).
+pub fn policy_only(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::AddPolicy(_) | Op::UpdatePolicy(_) | Op::DeletePolicy(..) | Op::GetPolicy(..) | Op::FlushPolicies | Op::Migrate(_)
+    )
+}
+
+/// The scripted sequences that touch only the SPD (policies and MIGRATEs without SAs), which a
+/// kernel without ESP (the host's) can run: name and operations.
+pub fn scripted_policy_only() -> Vec<(&'static str, Vec<Op>)> {
+    let only_policies = |op: &Op| {
+        matches!(
+            op,
+            Op::AddPolicy(_) | Op::UpdatePolicy(_) | Op::DeletePolicy(..) | Op::GetPolicy(..) | Op::FlushPolicies
+        )
+    };
+    scripted()
+        .into_iter()
+        .map(|(name, ops)| (name, ops.into_iter().filter(only_policies).collect::<Vec<_>>()))
+        .filter(|(_, ops)| !ops.is_empty())
+        .collect()
 }
 
 /// The scripted sequences: name and operations.
@@ -868,7 +906,8 @@ mod tests {
         json_diff("SA [x]", &a, &b, &mut out);
         assert_eq!(
             out,
-            ["SA [x].spec.keys[1]: afkey 2, other 3", "SA [x].spec.src: afkey \"a\", other \"b\""].map(String::from)
+            ["SA [x].spec.keys[1]: reference 2, other 3", "SA [x].spec.src: reference \"a\", other \"b\""]
+                .map(String::from)
         );
         out.clear();
         json_diff("SA [x]", &a, &a, &mut out);
