@@ -542,7 +542,12 @@ fn tunnel_ops(local: &str, peer: &str) -> Vec<Op> {
 pub fn policy_only(op: &Op) -> bool {
     matches!(
         op,
-        Op::AddPolicy(_) | Op::UpdatePolicy(_) | Op::DeletePolicy(..) | Op::GetPolicy(..) | Op::FlushPolicies | Op::Migrate(_)
+        Op::AddPolicy(_)
+            | Op::UpdatePolicy(_)
+            | Op::DeletePolicy(..)
+            | Op::GetPolicy(..)
+            | Op::FlushPolicies
+            | Op::Migrate(_)
     )
 }
 
