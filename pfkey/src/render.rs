@@ -111,8 +111,9 @@ fn ulproto(proto: u16) -> String {
 
 /// `SADB_SAFLAGS_*` bits as `0x... (PFS|NOECN)`.
 fn sa_flags(flags: u32) -> String {
-    const NAMES: [(u32, &str); 4] = [
+    const NAMES: [(u32, &str); 5] = [
         (SADB_SAFLAGS_PFS, "PFS"),
+        (SADB_SAFLAGS_MOVABLE, "MOVABLE"),
         (SADB_SAFLAGS_NOPMTUDISC, "NOPMTUDISC"),
         (SADB_SAFLAGS_DECAP_DSCP, "DECAP_DSCP"),
         (SADB_SAFLAGS_NOECN, "NOECN"),
@@ -700,6 +701,7 @@ mod tests {
     fn sa_flags_name_known_bits_and_keep_the_rest() {
         assert_eq!(sa_flags(0), "0x00000000");
         assert_eq!(sa_flags(SADB_SAFLAGS_PFS | SADB_SAFLAGS_NOECN | 0x10), "0x80000011 (PFS|NOECN|0x10)");
+        assert_eq!(sa_flags(SADB_SAFLAGS_MOVABLE), "0x10000000 (MOVABLE)");
     }
 
     #[test]

@@ -568,3 +568,36 @@ fn every_command_has_help() {
         assert!(text.contains("--trace"), "{cmd}: the kernel options are global: {text}");
     }
 }
+
+#[test]
+fn add_movable_marks_an_inbound_tunnel_sa_and_is_refused_in_transport_mode() {
+    let s = Scratch::new("movable");
+    let mut args = add_args("0x3000", GATEWAY, MOBILE);
+    args.push("--movable");
+    s.ok(&args);
+    let get = s.ok(&["get", "esp", "--spi", "0x3000", "--src", GATEWAY, "--dst", MOBILE]);
+    assert!(get.contains("flags=0x10000000"), "{get}");
+    let plain = add_args("0x3001", GATEWAY, MOBILE);
+    s.ok(&plain);
+    let get = s.ok(&["get", "esp", "--spi", "0x3001", "--src", GATEWAY, "--dst", MOBILE]);
+    assert!(get.contains("flags=0x00000000"), "{get}");
+    let err = s.fails(
+        &[
+            "add",
+            "esp",
+            "--spi",
+            "0x3002",
+            "--src",
+            GATEWAY,
+            "--dst",
+            MOBILE,
+            "--enc",
+            ENC,
+            "--auth",
+            AUTH,
+            "--movable",
+        ],
+        1,
+    );
+    assert!(err.contains("EINVAL"), "{err}");
+}

@@ -235,7 +235,13 @@ fn the_probe_tells_a_stock_kernel_from_a_patched_one_and_changes_nothing() {
         let caps = km.capabilities().unwrap();
         assert_eq!(
             caps,
-            Capabilities { update_addresses: has, migrate_natt: has, migrate_reply: Support::Unknown, aead: has },
+            Capabilities {
+                update_addresses: has,
+                migrate_natt: has,
+                migrate_reply: Support::Unknown,
+                aead: has,
+                movable_inbound: has,
+            },
             "{config:?}"
         );
         assert_eq!((k.sad(), k.spd()), (sad, spd), "the probe changed the SAD or SPD");

@@ -945,3 +945,97 @@ fn snapshots_round_trip_through_json_and_generators_continue() {
     };
     assert_eq!(next(&k), next(&restored));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Movable inbound SAs (patches 0009/0010)
+
+/// The `sadb_sa_flags` of the SA a GET of (`spi`, `src` -> `dst`) reports.
+fn reported_flags(s: &mut ModelSocket, spi: u32, src: &str, dst: &str) -> u32 {
+    send(s, get(SaType::Esp, spi, a(src), a(dst)), 5).unwrap();
+    let r = recv(s).expect("a GET answer");
+    drain(s);
+    assert_eq!(r.errno(), 0, "GET of {spi:#x}");
+    r.sa().expect("an SA extension").flags
+}
+
+#[test]
+fn the_movable_flag_is_kept_refused_outside_tunnel_mode_and_ignored_by_stock() {
+    let k = ModelKernel::with_config(ModelConfig::patched());
+    let mut s = k.socket();
+    add_ok(&mut s, &cbc(0x900, "192.0.2.1", "192.0.2.2").movable());
+    assert_eq!(reported_flags(&mut s, 0x900, "192.0.2.1", "192.0.2.2"), SADB_SAFLAGS_MOVABLE);
+    add_ok(&mut s, &cbc(0x901, "192.0.2.1", "192.0.2.2"));
+    assert_eq!(reported_flags(&mut s, 0x901, "192.0.2.1", "192.0.2.2"), 0);
+    let mut transport = cbc(0x902, "192.0.2.1", "192.0.2.2").movable();
+    transport.mode = Mode::Transport;
+    assert_eq!(errno(&mut s, add(&transport)), EINVAL);
+    assert_eq!(k.sad().len(), 2, "nothing added");
+
+    let stock = ModelKernel::with_config(ModelConfig::stock_linux());
+    let mut s = stock.socket();
+    add_ok(&mut s, &cbc(0x900, "192.0.2.1", "192.0.2.2").movable());
+    assert_eq!(reported_flags(&mut s, 0x900, "192.0.2.1", "192.0.2.2"), 0, "stock drops the flag");
+    add_ok(&mut s, &transport);
+}
+
+#[test]
+fn a_movable_sa_receives_at_another_address_with_one_replay_window() {
+    let k = ModelKernel::with_config(ModelConfig::patched());
+    let mut s = k.socket();
+    // The SA moved to 192.0.2.3; the peer still sends to 192.0.2.2.
+    add_ok(&mut s, &cbc(0x910, "192.0.2.1", "192.0.2.3").movable());
+    let rx = |dst: &str, seq| k.receive(a(dst), 0x910, SaType::Esp, seq, 100);
+    assert_eq!(rx("192.0.2.2", 1).unwrap(), ReplayState { oseq: 0, seq: 1, bitmap: 1 });
+    assert_eq!(rx("192.0.2.3", 2).unwrap(), ReplayState { oseq: 0, seq: 2, bitmap: 0b11 });
+    assert_eq!(rx("192.0.2.3", 1), Err(ModelError::Replay { seq: 1 }), "accepted at the other address");
+    assert_eq!(rx("192.0.2.2", 2), Err(ModelError::Replay { seq: 2 }), "accepted at the other address");
+    assert!(
+        matches!(k.receive(a("2001:db8::2"), 0x910, SaType::Esp, 3, 100), Err(ModelError::NoSuchSa { .. })),
+        "same family only"
+    );
+    assert_eq!(k.sad()[0].current.allocations, 2);
+
+    // Two movable SAs with the SPI: which one was meant is unknown, neither is used.
+    add_ok(&mut s, &cbc(0x910, "192.0.2.1", "192.0.2.4").movable());
+    assert!(matches!(rx("192.0.2.2", 5), Err(ModelError::NoSuchSa { .. })));
+    assert_eq!(rx("192.0.2.4", 5).unwrap().seq, 5, "the exact lookup still works");
+}
+
+#[test]
+fn without_the_flag_or_on_stock_another_address_finds_no_sa() {
+    for (config, flagged) in [(ModelConfig::patched(), false), (ModelConfig::stock_linux(), true)] {
+        let k = ModelKernel::with_config(config);
+        let mut s = k.socket();
+        let sa = cbc(0x920, "192.0.2.1", "192.0.2.3");
+        add_ok(&mut s, &if flagged { sa.movable() } else { sa });
+        assert!(
+            matches!(k.receive(a("192.0.2.2"), 0x920, SaType::Esp, 1, 100), Err(ModelError::NoSuchSa { .. })),
+            "{config:?}"
+        );
+        assert_eq!(k.receive(a("192.0.2.3"), 0x920, SaType::Esp, 1, 100).unwrap().seq, 1);
+    }
+}
+
+#[test]
+fn the_second_sa_fallback_has_its_own_replay_window() {
+    use pfkey::kernel::{InboundContinuity, Kernel, PfKeyKernel};
+    let k = ModelKernel::with_config(ModelConfig::stock_linux());
+    let mut km = PfKeyKernel::new(k.socket());
+    let caps = km.capabilities().unwrap();
+    assert_eq!(caps.inbound_continuity(), InboundContinuity::SecondSa);
+    assert!(!caps.inbound_continuity().guarantee_holds());
+    let moved = cbc(0x930, "192.0.2.1", "192.0.2.3");
+    km.add_sa(&moved).unwrap();
+    let id = km.add_inbound_copy(&moved, a("192.0.2.2")).unwrap();
+    assert_eq!((id.spi, id.dst), (0x930, a("192.0.2.2")));
+    // Nothing is lost at the old address, but seq 1 is accepted once by each copy: the caveat.
+    assert_eq!(k.receive(a("192.0.2.3"), 0x930, SaType::Esp, 1, 100).unwrap().seq, 1);
+    assert_eq!(k.receive(a("192.0.2.2"), 0x930, SaType::Esp, 1, 100).unwrap().seq, 1);
+    km.delete_sa(&id).unwrap();
+    assert_eq!(k.sad().len(), 1);
+
+    let patched = ModelKernel::with_config(ModelConfig::patched());
+    let caps = PfKeyKernel::new(patched.socket()).capabilities().unwrap();
+    assert_eq!(caps.inbound_continuity(), InboundContinuity::Movable);
+    assert!(caps.inbound_continuity().guarantee_holds());
+}

@@ -563,7 +563,13 @@ fn probe_check(expect: Expect) -> Result<(Check, Capabilities), GuestError> {
         Expect::Stock => Support::No,
         Expect::Patched => Support::Yes,
     };
-    let ok = caps.update_addresses == want && caps.migrate_natt == want && caps.aead == want;
+    // Movable inbound SAs (issue 7), probed over PF_KEY and over XFRM: both must agree.
+    let xfrm_movable = pfkey::kernel::XfrmKernel::open()?.movable_inbound()?;
+    let ok = caps.update_addresses == want
+        && caps.migrate_natt == want
+        && caps.aead == want
+        && caps.movable_inbound == want
+        && xfrm_movable == want;
     let check = Check {
         name: format!(
             "probe finds the mobility extensions {}",
@@ -573,7 +579,11 @@ fn probe_check(expect: Expect) -> Result<(Check, Capabilities), GuestError> {
         known_gap: false,
         command: "Kernel::capabilities() on AF_KEY".into(),
         status: None,
-        detail: format!("{caps:?}"),
+        detail: format!(
+            "{caps:?}; XFRM movable_inbound {xfrm_movable:?}; inbound continuity {:?} (guarantee holds: {})",
+            caps.inbound_continuity(),
+            caps.inbound_continuity().guarantee_holds()
+        ),
         stdout: String::new(),
         stderr: String::new(),
     };

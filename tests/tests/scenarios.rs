@@ -117,3 +117,25 @@ fn per_sa_updates_and_nat_t_changes_are_covered_and_say_what_they_need() {
         assert!(s.steps.iter().all(|st| !matches!(st, Step::Update(..))), "{}", s.name);
     }
 }
+
+/// Issue 7's gateway-to-mobile gap is closed by movable inbound SAs exactly where the fallback
+/// applies: tunnel mode, one outer family (the fallback compares it) and one encapsulation (an
+/// inbound SA accepts one) across the moves. Elsewhere, and on kernels without the flag, it stays
+/// a known gap; the IPv4 and IPv6 make-before-break scenarios are among the closed ones.
+#[test]
+fn movable_inbound_sas_close_issue_7_where_the_fallback_applies() {
+    let all = all();
+    for s in &all {
+        let family_change = s.outer.on(Uplink::Wifi) != s.outer.on(Uplink::Lte);
+        let encap_switch = s.udp_encap.on(Uplink::Wifi).is_some() != s.udp_encap.on(Uplink::Lte).is_some();
+        let applies = s.mode == TunnelMode::Tunnel && !family_change && !encap_switch;
+        let g2m = s.known_gaps.get("loss_gateway_to_mobile").is_some_and(|why| why.contains("issue 7"));
+        let want: Vec<String> = if applies && g2m { vec!["loss_gateway_to_mobile".into()] } else { Vec::new() };
+        assert_eq!(s.movable_closes, want, "{}", s.name);
+        let has = s.known_gaps.contains_key("loss_gateway_to_mobile");
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", true).is_some(), has && want.is_empty(), "{}", s.name);
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", false).is_some(), has, "{}", s.name);
+    }
+    let closed: Vec<&str> = all.iter().filter(|s| !s.movable_closes.is_empty()).map(|s| s.name.as_str()).collect();
+    assert!(closed.contains(&"mbb-mobile-first") && closed.contains(&"outer-v6-v6"), "{closed:?}");
+}

@@ -26,7 +26,7 @@ use crate::message::{
     Endpoints, Lifetime, Message, Migrate, MigrateBundle, NatT, ParseError, PolicySpec, SaSpec, Selector, SockAddr,
     UpdateAddresses,
 };
-use crate::wire::numbers::{Mode, PolicyDir, SaType, errno_name};
+use crate::wire::numbers::{Mode, PolicyDir, SaState, SaType, errno_name};
 
 pub use self::pfkey::PfKeyKernel;
 pub use model::{ModelKernel, ModelSocket};
@@ -207,6 +207,10 @@ impl Support {
     fn from_bool(b: bool) -> Self {
         if b { Support::Yes } else { Support::No }
     }
+
+    fn unknown() -> Self {
+        Support::Unknown
+    }
 }
 
 /// What the running kernel supports of the mobility extensions (`spec/draft-pfkey-mobility.md`).
@@ -221,6 +225,37 @@ pub struct Capabilities {
     pub migrate_reply: Support,
     /// AEAD algorithms (AES-GCM ...) in `SADB_ADD`/`SADB_UPDATE`.
     pub aead: Support,
+    /// Movable inbound tunnel-mode SAs ([`crate::wire::numbers::SADB_SAFLAGS_MOVABLE`]): one SA
+    /// found by its SPI at every local address of the host while a move is in progress. See
+    /// [`Capabilities::inbound_continuity`].
+    #[serde(default = "Support::unknown")]
+    pub movable_inbound: Support,
+}
+
+/// How an inbound SA keeps receiving what its peer still sends to the old address, between this
+/// host's move of the SA and the peer's move of its outbound SA (one round trip later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundContinuity {
+    /// The SA is marked movable ([`SaSpec::movable`]): the kernel finds it by SPI and protocol at
+    /// any local unicast address once the lookup by destination misses. One SA, one replay
+    /// window: the zero-loss guarantee holds and no packet is accepted twice.
+    Movable,
+    /// The kernel has no movable SAs: a second inbound SA, a copy with the same SPI and keys
+    /// ([`Kernel::add_inbound_copy`]), stays at the old address for a grace period and is then
+    /// deleted. Nothing is lost while it exists, but the copies have separate replay windows: a
+    /// packet accepted by one can be replayed once to the other for the grace period, and the
+    /// copy made after traffic began accepts once every earlier packet of the SA an on-path
+    /// attacker recorded (PF_KEY cannot set a replay window). The zero-loss guarantee holds
+    /// only with the caveat.
+    SecondSa,
+}
+
+impl InboundContinuity {
+    /// Whether the "0 lost in both directions, nothing accepted twice" guarantee holds.
+    pub fn guarantee_holds(self) -> bool {
+        self == InboundContinuity::Movable
+    }
 }
 
 impl Capabilities {
@@ -230,7 +265,14 @@ impl Capabilities {
         migrate_natt: Support::Unknown,
         migrate_reply: Support::Unknown,
         aead: Support::Unknown,
+        movable_inbound: Support::Unknown,
     };
+
+    /// What keeps an inbound SA reachable at the old address during a move on this kernel: the
+    /// movable flag where [`Capabilities::movable_inbound`] is `Yes`, else a second SA.
+    pub fn inbound_continuity(&self) -> InboundContinuity {
+        if self.movable_inbound == Support::Yes { InboundContinuity::Movable } else { InboundContinuity::SecondSa }
+    }
 }
 
 /// One SA to move with [`Kernel::move_sa`].
@@ -391,6 +433,19 @@ pub trait Kernel {
             bundles: vec![MigrateBundle::new(proto, u.mode, u.reqid, old, new)],
             natt: u.natt,
         })
+    }
+    /// The fallback of [`InboundContinuity::SecondSa`]: adds a copy of the inbound SA `sa` (same
+    /// SPI, keys, mode and reqid, not marked movable) at destination `at`, typically the old
+    /// address after `sa` moved, and returns its id, to delete after the grace period. Its replay
+    /// window starts empty and is separate from `sa`'s (see [`InboundContinuity::SecondSa`]).
+    fn add_inbound_copy(&mut self, sa: &SaSpec, at: SockAddr) -> Result<SaId, KernelError> {
+        let mut copy = sa.clone();
+        copy.dst = at;
+        copy.flags &= !crate::wire::numbers::SADB_SAFLAGS_MOVABLE;
+        copy.state = SaState::Mature;
+        self.add_sa(&copy)?;
+        tracing::info!(spi = format!("{:#010x}", sa.spi), at = %at.ip(), "second inbound SA added (separate replay window)");
+        Ok(SaId { satype: sa.satype, spi: sa.spi, src: sa.src, dst: at })
     }
     /// `SADB_REGISTER` for `satype`: receive ACQUIREs and learn the supported algorithms.
     fn register(&mut self, satype: SaType) -> Result<Message<'static>, KernelError>;

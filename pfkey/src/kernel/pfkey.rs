@@ -34,7 +34,9 @@ use crate::message::{
 };
 use crate::socket::PfKeySocket;
 use crate::wire::Dialect;
-use crate::wire::numbers::{AuthAlg, ExtKind, IPSEC_ULPROTO_ANY, MessageType, Mode, NatTType, PolicyDir, SaType};
+use crate::wire::numbers::{
+    AuthAlg, EncryptAlg, ExtKind, IPSEC_ULPROTO_ANY, MessageType, Mode, NatTType, PolicyDir, SaType,
+};
 
 /// How long a request waits for its answer unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -446,7 +448,28 @@ impl<C: Channel> PfKeyKernel<C> {
                 Support::Unknown
             }
         };
-        let caps = Capabilities { update_addresses, migrate_natt, migrate_reply: Support::Unknown, aead };
+        // SADB_UPDATE of an SA that does not exist, marked movable in transport mode: a kernel
+        // with movable SAs refuses the flag there (EINVAL) while it builds the state, before it
+        // looks for the SA; one without ignores the flag and finds no SA (ESRCH). Neither adds,
+        // changes or deletes anything.
+        let movable = SaSpec {
+            mode: Mode::Transport,
+            auth: Some(message::AlgKey::new(AuthAlg::Sha2_256Hmac, &[0; 32])),
+            encrypt: Some(message::AlgKey::new(EncryptAlg::AesCbc, &[0; 16])),
+            ..SaSpec::esp_tunnel_gcm(1, ip("192.0.2.1"), ip("192.0.2.2"), 0, &[0; 4])
+        }
+        .movable();
+        let movable_inbound = match self.update_sa(&movable) {
+            Err(KernelError::Errno { errno, .. }) if errno == libc::EINVAL => Support::Yes,
+            Err(KernelError::Errno { errno, .. }) if errno == libc::ESRCH => Support::No,
+            Err(e @ (KernelError::Io(_) | KernelError::NoPfKey(_) | KernelError::Timeout { .. })) => return Err(e),
+            other => {
+                tracing::warn!(?other, "unexpected answer to the movable-SA probe");
+                Support::Unknown
+            }
+        };
+        let caps =
+            Capabilities { update_addresses, migrate_natt, migrate_reply: Support::Unknown, aead, movable_inbound };
         tracing::debug!(?caps, "probed the PF_KEY mobility extensions");
         Ok(caps)
     }

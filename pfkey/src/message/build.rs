@@ -117,6 +117,20 @@ impl SaSpec {
         }
     }
 
+    /// The same SA marked movable ([`crate::wire::numbers::SADB_SAFLAGS_MOVABLE`]): meant for an
+    /// inbound tunnel-mode SA, which a kernel with the flag then also finds by its SPI at the
+    /// host's other local addresses (see `spec/movable-inbound-sa.md`). A kernel with the flag
+    /// refuses it on other modes (`EINVAL`); one without ignores it.
+    pub fn movable(mut self) -> Self {
+        self.flags |= crate::wire::numbers::SADB_SAFLAGS_MOVABLE;
+        self
+    }
+
+    /// Whether the SA is marked movable.
+    pub fn is_movable(&self) -> bool {
+        self.flags & crate::wire::numbers::SADB_SAFLAGS_MOVABLE != 0
+    }
+
     fn message(&self, msg_type: MessageType, with_keys: bool) -> Message<'static> {
         let mut m = Message::new(msg_type, self.satype);
         m.push(Extension::Sa(Sa {

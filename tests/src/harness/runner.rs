@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddrV4};
 use std::time::{Duration, Instant, SystemTime};
 
-use pfkey::kernel::{AfKey, Capabilities, Kernel, Support};
+use pfkey::kernel::{AfKey, Capabilities, InboundContinuity, Kernel, Support};
 use pfkey::message::NatT;
 use pfkey::wire::numbers::NatTType;
 use serde::Serialize;
@@ -26,7 +26,7 @@ use serde::Serialize;
 use super::HarnessError;
 use super::capture::{Capture, LinkCapture, SpiSequence, spi_sequence};
 use super::report::{CheckResult, Verdict};
-use super::scenario::{Capability, Peer, Scenario, Step, Uplink};
+use super::scenario::{Capability, Peer, Scenario, Step, TunnelMode, Uplink};
 use super::topology::{self, EndpointRoute, GW_INNER, GW_NS, MOBILE_INNER, MOBILE_NS, links, uplink};
 use super::traffic::{Clock, FlowStats, Probe, Receiver, RecvLog, SendLog, Sender};
 use super::tunnel::{Flow, PeerState, Peers, SaSnapshot, TunnelSpec};
@@ -212,6 +212,10 @@ struct Measured {
     /// The connected probes: (flow, what was sent, what arrived).
     probes: Vec<(Flow, SendLog, RecvLog)>,
     deletion: Deletion,
+    /// Whether the mobile's inbound SAs were movable (issue 7's gap closed).
+    movable: bool,
+    /// What the kernel offers to keep inbound SAs reachable at the old address.
+    continuity: Option<InboundContinuity>,
 }
 
 /// Runs `s` and judges it. Never panics on a kernel or system failure: that becomes the report's
@@ -340,8 +344,14 @@ fn flow_id(flow: Flow) -> u8 {
 }
 
 fn measure(s: &Scenario, m: &mut Measured) -> Result<(), HarnessError> {
+    // Issue 7: the mobile's inbound SAs are movable where the kernel has movable SAs (probed in
+    // the harness's namespace; it changes nothing) and the tunnel is in tunnel mode.
+    let caps = AfKey::open()?.capabilities()?;
+    m.continuity = Some(caps.inbound_continuity());
+    m.movable = caps.movable_inbound == Support::Yes && s.mode == TunnelMode::Tunnel;
     topology::build(&s.outer)?;
     let mut peers = Peers::open(TunnelSpec::of(s))?;
+    peers.movable_inbound = m.movable;
     peers.install(Uplink::Wifi)?;
     m.state_installed = peers.state()?;
     // The ESP-in-UDP sockets stay open until the scenario's namespaces go.
@@ -599,7 +609,7 @@ fn largest_gap_from(recv: &RecvLog, from_ms: f64) -> f64 {
 
 fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
     let t = TunnelSpec::of(s);
-    let gap = |c: &str| s.known_gaps.get(c);
+    let gap = |c: &str| s.known_gap(c, m.movable);
     let mut checks = Vec::new();
     let mut stats = Vec::new();
     let windows: Vec<(f64, f64)> =
@@ -728,6 +738,13 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
                 if st.lost_ranges.len() > 4 { ", ..." } else { "" },
             )
         };
+        // Which mechanism kept the mobile's inbound SAs reachable at the old address (issue 7).
+        let inbound = match (m.movable, m.continuity) {
+            (true, _) => "mobile inbound SAs movable (found by SPI at any local address, one replay window)",
+            (false, Some(InboundContinuity::Movable)) => "movable SAs not used (not tunnel mode)",
+            (false, _) => "kernel without movable SAs: inbound SAs found by (daddr, SPI, proto) only",
+        };
+        let detail = format!("{detail}; {inbound}");
         let covered = if outside == 0 || (broken_from_start && st.received == 0) { gap(&name) } else { None };
         let mut c = CheckResult::new(&s.name, &name, st.lost == 0, covered, detail);
         c.sent = Some(st.sent);

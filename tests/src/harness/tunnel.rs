@@ -280,6 +280,9 @@ pub struct Peers {
     pub gateway: AfKey,
     /// The tunnel they carry.
     pub spec: TunnelSpec,
+    /// Whether the mobile's inbound SAs are added movable (`SADB_SAFLAGS_MOVABLE`, issue 7): set
+    /// where the kernel has movable SAs and the tunnel is in tunnel mode.
+    pub movable_inbound: bool,
     seq: u32,
 }
 
@@ -288,7 +291,7 @@ impl Peers {
     pub fn open(spec: TunnelSpec) -> Result<Peers, HarnessError> {
         let mobile = in_netns(MOBILE_NS, || Ok(AfKey::open()?))?;
         let gateway = in_netns(GW_NS, || Ok(AfKey::open()?))?;
-        Ok(Peers { mobile, gateway, spec, seq: 0x7e00_0000 })
+        Ok(Peers { mobile, gateway, spec, movable_inbound: false, seq: 0x7e00_0000 })
     }
 
     /// The kernel of `peer`.
@@ -299,7 +302,8 @@ impl Peers {
         }
     }
 
-    /// Installs every SA and the out/in/fwd policies on both peers, the mobile on uplink `u`.
+    /// Installs every SA and the out/in/fwd policies on both peers, the mobile on uplink `u`
+    /// (the mobile's inbound SAs movable with [`Peers::movable_inbound`]).
     pub fn install(&mut self, u: Uplink) -> Result<(), HarnessError> {
         let t = self.spec;
         for peer in [Peer::Mobile, Peer::Gateway] {
@@ -308,7 +312,12 @@ impl Peers {
             k.flush_policies()?;
             for flow in Flow::BOTH {
                 for l in t.layers() {
-                    let spec = sa_spec(&t, flow, u, l);
+                    let mut spec = sa_spec(&t, flow, u, l);
+                    // The mobile is the peer whose addresses move: its inbound SAs (every layer
+                    // of a bundle, the inner ESP arrives at the old address too) are movable.
+                    if self.movable_inbound && peer == Peer::Mobile && flow == Flow::GatewayToMobile {
+                        spec = spec.movable();
+                    }
                     match sa_proxy(&t, flow, u) {
                         None => self.kernel(peer).add_sa(&spec)?,
                         Some(proxy) => self.add_sa_with_proxy(peer, &spec, proxy)?,

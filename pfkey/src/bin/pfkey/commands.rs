@@ -11,7 +11,7 @@ use pfkey::message::{
     AlgKey, Endpoints, Message, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, SockAddr, Template, UpdateAddresses,
 };
 use pfkey::wire::Dialect;
-use pfkey::wire::numbers::{AuthAlg, EncryptAlg, Level, Mode, PolicyType, SaState, SaType};
+use pfkey::wire::numbers::{AuthAlg, EncryptAlg, Level, Mode, PolicyType, SADB_SAFLAGS_MOVABLE, SaState, SaType};
 use serde::Serialize;
 
 use crate::args::{self, ActionArg, DirArg, IpsecProto, LevelArg, ModeArg, Prefix, SaTypeArg, SaTypeFilter};
@@ -101,6 +101,10 @@ pub(crate) struct AddArgs {
     /// UDP encapsulation (ESP-in-UDP, NAT-T): SPORT:DPORT.
     #[arg(long, value_parser = args::natt, value_name = "SPORT:DPORT")]
     natt: Option<NatT>,
+    /// Mark an inbound tunnel-mode SA movable (SADB_SAFLAGS_MOVABLE): a kernel with the flag
+    /// also finds it by its SPI at the host's other local addresses (spec/movable-inbound-sa.md).
+    #[arg(long)]
+    movable: bool,
 }
 
 /// `get`: one SA.
@@ -389,7 +393,7 @@ pub(crate) fn add(k: &mut dyn Kernel, a: &AddArgs) -> Result<(), CliError> {
         mode: a.mode.into(),
         reqid: a.reqid,
         replay: a.replay,
-        flags: 0,
+        flags: if a.movable { SADB_SAFLAGS_MOVABLE } else { 0 },
         state: SaState::Mature,
         auth: a.auth.clone(),
         encrypt: a.enc.clone().or_else(|| a.comp.clone()),

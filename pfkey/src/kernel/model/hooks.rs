@@ -2,7 +2,9 @@
 //! ACQUIRE, soft/hard EXPIRE, the model clock, NAT-T mapping changes.
 
 use crate::message::{Address, Extension, Lifetime, Message, NatTPort, Policy, Proposal, Sa, SockAddr};
-use crate::wire::numbers::{AuthAlg, EncryptAlg, MessageType, PolicyDir, PolicyType, SaState, SaType};
+use crate::wire::numbers::{
+    AuthAlg, EncryptAlg, MessageType, Mode, PolicyDir, PolicyType, SADB_SAFLAGS_MOVABLE, SaState, SaType,
+};
 
 use super::render::{host, sa_address, sa_message};
 use super::state::{ModelSa, ReplayState};
@@ -74,6 +76,29 @@ impl State {
             .ok_or(ModelError::NoSuchSa { satype, spi, dst: host(dst) })
     }
 
+    /// `xfrm_input`'s lookup with patch 0009's fallback: the SA at (`dst`, SPI, type), else the
+    /// one mature movable tunnel-mode SA of that SPI, type and family (none when two share
+    /// them). `dst` is a local unicast address of the host (the model has no others).
+    fn input_sa(&self, dst: &SockAddr, spi: u32, satype: SaType) -> Result<usize, ModelError> {
+        self.usable(dst, spi, satype).or_else(|e| {
+            if !self.config.movable_inbound {
+                return Err(e);
+            }
+            let mut movable = self.sad.iter().enumerate().filter(|(_, x)| {
+                x.spi == spi
+                    && x.satype == satype
+                    && x.flags & SADB_SAFLAGS_MOVABLE != 0
+                    && x.mode == Mode::Tunnel
+                    && matches!(x.state, SaState::Mature | SaState::Dying)
+                    && x.dst.ip().is_ipv4() == dst.ip().is_ipv4()
+            });
+            match (movable.next(), movable.next()) {
+                (Some((i, _)), None) => Ok(i),
+                _ => Err(e),
+            }
+        })
+    }
+
     /// `km_state_expired`: soft marks the SA dying, hard deletes it; registered sockets hear
     /// `<base(seq 0, pid 0), SA, SOFT or HARD, CURRENT, SRC, DST, SA2, [NAT-T]>` without keys.
     pub(crate) fn expire_at(&mut self, i: usize, hard: bool) {
@@ -128,6 +153,8 @@ impl ModelKernel {
 
     /// One inbound packet with ESP/AH sequence number `seq` on an SA: the replay window check
     /// (`xfrm_replay_check` + `xfrm_replay_advance`, legacy 32-packet window) and the counters.
+    /// `dst` is the packet's destination, a local address of the host: when no SA is there, a
+    /// movable SA with that SPI is used (with [`super::ModelConfig::movable_inbound`]).
     pub fn receive(
         &self,
         dst: SockAddr,
@@ -137,7 +164,7 @@ impl ModelKernel {
         bytes: u64,
     ) -> Result<ReplayState, ModelError> {
         self.with_state(|s| {
-            let i = s.usable(&dst, spi, satype)?;
+            let i = s.input_sa(&dst, spi, satype)?;
             let now = s.clock;
             let x = &mut s.sad[i];
             let window = u32::from(x.replay_window);

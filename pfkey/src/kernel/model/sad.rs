@@ -8,7 +8,7 @@ use crate::message::{AlgKey, Filter, Lifetime, Message, NatT, SockAddr};
 use crate::wire::numbers::ExtKind;
 use crate::wire::numbers::{
     AuthAlg, EncryptAlg, IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, MessageType, Mode, NatTType, SADB_SAFLAGS_DECAP_DSCP,
-    SADB_SAFLAGS_NOECN, SADB_SAFLAGS_NOPMTUDISC, SaState, SaType,
+    SADB_SAFLAGS_MOVABLE, SADB_SAFLAGS_NOECN, SADB_SAFLAGS_NOPMTUDISC, SaState, SaType,
 };
 
 use super::render::{host, sa_message};
@@ -126,6 +126,12 @@ impl State {
                 return Err(libc::EINVAL);
             }
         }
+        // Patch 0010: the movable flag is an inbound tunnel-mode flag.
+        let movable = self.config.movable_inbound && sa.flags & SADB_SAFLAGS_MOVABLE != 0;
+        if movable && mode != Mode::Tunnel {
+            return Err(libc::EINVAL);
+        }
+        let kept = SADB_SAFLAGS_NOECN | SADB_SAFLAGS_DECAP_DSCP | SADB_SAFLAGS_NOPMTUDISC;
         let key_bytes = |k: Option<crate::message::Key<'_>>| k.map_or_else(Vec::new, |k| k.key.into_owned());
         Ok(ModelSa {
             satype,
@@ -136,7 +142,7 @@ impl State {
             reqid,
             state: SaState::Mature,
             replay_window: sa.replay.min(32),
-            flags: sa.flags & (SADB_SAFLAGS_NOECN | SADB_SAFLAGS_DECAP_DSCP | SADB_SAFLAGS_NOPMTUDISC),
+            flags: (sa.flags & kept) | if movable { SADB_SAFLAGS_MOVABLE } else { 0 },
             auth: (auth != 0).then(|| AlgKey::new(AuthAlg::from(auth), &key_bytes(key_auth))),
             encrypt: (enc != 0).then(|| AlgKey::new(EncryptAlg::from(enc), &key_bytes(key_enc))),
             hard: m.lifetime(ExtKind::LifetimeHard).unwrap_or_default(),

@@ -26,23 +26,45 @@ pub struct ModelConfig {
     /// `false` (stock Linux): `af_key` looks algorithms up in the cipher list only and answers
     /// `ENOSYS` for them.
     pub aead: bool,
+    /// `SADB_SAFLAGS_MOVABLE` is kept and reported, refused (`EINVAL`) outside tunnel mode, and
+    /// [`crate::kernel::model::ModelKernel::receive`] finds a movable SA by SPI when the lookup by
+    /// destination misses. `false` (stock Linux): the flag is ignored and not reported.
+    pub movable_inbound: bool,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { migrate_reply: false, update_addresses: true, migrate_natt: true, aead: true }
+        ModelConfig {
+            migrate_reply: false,
+            update_addresses: true,
+            migrate_natt: true,
+            aead: true,
+            movable_inbound: true,
+        }
     }
 }
 
 impl ModelConfig {
     /// A stock Linux 6.x `af_key` (no extension of this project).
     pub fn stock_linux() -> Self {
-        ModelConfig { migrate_reply: false, update_addresses: false, migrate_natt: false, aead: false }
+        ModelConfig {
+            migrate_reply: false,
+            update_addresses: false,
+            migrate_natt: false,
+            aead: false,
+            movable_inbound: false,
+        }
     }
 
     /// A Linux kernel with this project's patches (every extension on, MIGRATE answered).
     pub fn patched() -> Self {
-        ModelConfig { migrate_reply: true, update_addresses: true, migrate_natt: true, aead: true }
+        ModelConfig {
+            migrate_reply: true,
+            update_addresses: true,
+            migrate_natt: true,
+            aead: true,
+            movable_inbound: true,
+        }
     }
 }
 

@@ -339,6 +339,10 @@ pub fn sa_request(sa: &SaSpec, msg_type: u16, op: &'static str) -> Result<NlRequ
     if let Some(n) = sa.natt.filter(|n| n.nat_t_type != NatTType::None) {
         req.attr(attr::ENCAP, &[encap(&n).as_bytes()]);
     }
+    if sa.flags & SADB_SAFLAGS_MOVABLE != 0 {
+        // No bit of the u8 `flags` is free: the movable flag is an extra flag.
+        req.attr(attr::SA_EXTRA_FLAGS, &[XFRM_SA_XFLAG_MOVABLE.as_bytes()]);
+    }
     Ok(req)
 }
 
@@ -428,6 +432,12 @@ pub fn sa_from_xfrm(info: &XfrmUsersaInfo, attrs: Attrs<'_>) -> Result<SaEntry, 
                 spec.encrypt = Some(AlgKey { alg: EncryptAlg::from(alg.id), key: Cow::Owned(Vec::new()) });
             }
             attr::ENCAP => spec.natt = Some(natt_of(&read(v, "xfrm_encap_tmpl")?)),
+            attr::SA_EXTRA_FLAGS => {
+                let x: u32 = read(v, "XFRMA_SA_EXTRA_FLAGS")?;
+                if x & XFRM_SA_XFLAG_MOVABLE != 0 {
+                    spec.flags |= SADB_SAFLAGS_MOVABLE;
+                }
+            }
             _ => {}
         }
     }
@@ -638,6 +648,24 @@ pub fn migrate_from_xfrm(payload: &[u8]) -> Result<Migrate, XfrmParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_movable_flag_is_an_extra_flag_both_ways() {
+        let mut sa = SaSpec::esp_tunnel_gcm(0x1000, ip("192.0.2.1"), ip("198.51.100.1"), 7, &[0; 20]).movable();
+        let mut req = sa_request(&sa, msg::NEWSA, "t").unwrap();
+        let p = payload(&mut req);
+        let info: XfrmUsersaInfo = read(&p, "info").unwrap();
+        assert_eq!(info.flags, 0, "no bit of the u8 flags");
+        let attrs = Attrs::after::<XfrmUsersaInfo>(&p);
+        let x: u32 = read(attrs.find(attr::SA_EXTRA_FLAGS).unwrap().unwrap(), "xflags").unwrap();
+        assert_eq!(x, XFRM_SA_XFLAG_MOVABLE);
+        assert_eq!(sa_from_xfrm(&info, attrs).unwrap().spec.flags, SADB_SAFLAGS_MOVABLE);
+
+        sa.flags = 0;
+        let mut req = sa_request(&sa, msg::NEWSA, "t").unwrap();
+        let p = payload(&mut req);
+        assert!(Attrs::after::<XfrmUsersaInfo>(&p).find(attr::SA_EXTRA_FLAGS).unwrap().is_none());
+    }
 
     fn ip(s: &str) -> SockAddr {
         SockAddr::new(s.parse().unwrap())

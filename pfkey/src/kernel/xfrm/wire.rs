@@ -113,7 +113,13 @@ pub mod attr {
     pub const KMADDRESS: u16 = 19;
     pub const ALG_AUTH_TRUNC: u16 = 20;
     pub const PROTO: u16 = 25;
+    pub const SA_EXTRA_FLAGS: u16 = 24;
 }
+
+/// `XFRM_SA_XFLAG_MOVABLE` in `XFRMA_SA_EXTRA_FLAGS` (this project's kernel series, patch 0009):
+/// the XFRM form of [`crate::wire::numbers::SADB_SAFLAGS_MOVABLE`]. 1 and 2 are
+/// `DONT_ENCAP_DSCP` and `OSEQ_MAY_WRAP`; the u8 `xfrm_usersa_info.flags` has no bit left.
+pub const XFRM_SA_XFLAG_MOVABLE: u32 = 4;
 
 /// Multicast groups (`XFRMNLGRP_*`), as numbers for `NETLINK_ADD_MEMBERSHIP`.
 #[allow(missing_docs)]
