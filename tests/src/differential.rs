@@ -81,7 +81,7 @@ impl Op {
         }
         fn sa(s: &SaSpec) -> String {
             format!(
-                "{:?} {:#x} {} {:?} reqid {} enc {:?} auth {:?}{}",
+                "{:?} {:#x} {} {:?} reqid {} enc {:?} auth {:?}{}{}",
                 s.satype,
                 s.spi,
                 ends(&s.src, &s.dst),
@@ -89,7 +89,8 @@ impl Op {
                 s.reqid,
                 s.encrypt.as_ref().map(|e| e.alg),
                 s.auth.as_ref().map(|a| a.alg),
-                natt(&s.natt)
+                natt(&s.natt),
+                if s.flags != 0 { format!(" flags {:#x}", s.flags) } else { String::new() }
             )
         }
         fn sel(s: &Selector) -> String {
@@ -390,12 +391,21 @@ pub fn documented(op: &Op, caps: &Capabilities, reference: &Step, diff: &[String
         Op::GetSpi(_) => (reference.answer == "EINVAL"
             && only(&|d| d.starts_with("SA [") && d.contains(" 0x0 ") && d.ends_with("only in the reference")))
         .then_some("Different: GETSPI with a range it refuses"),
-        // Stock af_key looks AEAD algorithms up among the ciphers only (ENOSYS); XFRM has
-        // XFRMA_ALG_AEAD.
-        Op::AddSa(s) | Op::UpdateSa(s)
-            if caps.aead != Support::Yes && s.encrypt.as_ref().is_some_and(|e| is_aead(e.alg)) =>
-        {
-            (reference.answer == "ENOSYS").then_some("Different: AEAD SAs")
+        Op::AddSa(s) | Op::UpdateSa(s) => {
+            // Stock af_key looks AEAD algorithms up among the ciphers only (ENOSYS, before
+            // anything else); XFRM has XFRMA_ALG_AEAD.
+            if caps.aead != Support::Yes
+                && s.encrypt.as_ref().is_some_and(|e| is_aead(e.alg))
+                && reference.answer == "ENOSYS"
+            {
+                return Some("Different: AEAD SAs");
+            }
+            // A kernel without the movable flag: af_key drops the unknown sadb_sa_flags bit,
+            // while XFRM stores an unknown XFRMA_SA_EXTRA_FLAGS bit without acting on it, so the
+            // flag reads back only there.
+            let flags_only = |d: &str| d.starts_with("SA [") && d.contains(".spec.flags");
+            (caps.movable_inbound != Support::Yes && s.is_movable() && only(&flags_only))
+                .then_some("Different: the movable flag on a kernel without it")
         }
         // Stock af_key ignores NAT-T extensions in SADB_X_MIGRATE; XFRM_MSG_MIGRATE takes
         // XFRMA_ENCAP: the same move, with the encapsulation set only by the shim.
@@ -706,6 +716,17 @@ pub fn scripted() -> Vec<(&'static str, Vec<Op>)> {
             ops
         }),
         (
+            "movable inbound SA (issue 7): flag set, refused in transport mode, kept by MIGRATE",
+            vec![
+                Op::AddSa(esp_cbc_sha256(0x7001, GW, MOBILE, Mode::Tunnel, 1).movable()),
+                Op::GetSa(id(0x7001, GW, MOBILE)),
+                Op::AddSa(esp_cbc_sha256(0x7002, GW, MOBILE, Mode::Transport, 0).movable()),
+                Op::AddPolicy(PolicySpec::esp_tunnel(sel_in(), PolicyDir::Inbound, addr(GW), addr(MOBILE), 1)),
+                Op::Migrate(migrate(sel_in(), PolicyDir::Inbound, 1, eps(GW, MOBILE), eps(GW, LTE), None)),
+                Op::GetSa(id(0x7001, GW, LTE)),
+            ],
+        ),
+        (
             "AEAD SA (AES-GCM)",
             vec![
                 Op::AddSa(gcm(0x6001, MOBILE, GW, 1)),
@@ -735,10 +756,14 @@ pub fn op_strategy() -> impl Strategy<Value = Op> {
     let sel = prop::bool::ANY.prop_map(|b| if b { sel_out() } else { sel_in() });
     let natt = prop::option::weighted(0.25, prop::sample::select(vec![(4500u16, 4500u16), (4501, 4502)]))
         .prop_map(|p| p.map(|(s, d)| NatT::esp_in_udp(s, d)));
-    let sa = (spi.clone(), ip.clone(), ip.clone(), mode, reqid.clone(), natt.clone(), 0u8..4).prop_map(
-        |(spi, s, d, mode, reqid, natt, alg)| {
+    let movable = prop::bool::weighted(0.2);
+    let sa = (spi.clone(), ip.clone(), ip.clone(), mode, reqid.clone(), natt.clone(), 0u8..4, movable).prop_map(
+        |(spi, s, d, mode, reqid, natt, alg, movable)| {
             let mut sa = esp_cbc_sha256(spi, s, d, mode, reqid);
             sa.natt = natt;
+            if movable {
+                sa = sa.movable();
+            }
             match alg {
                 0 => sa.hard = Some(Lifetime { allocations: 0, bytes: 1 << 20, addtime: 600, usetime: 0 }),
                 1 => {
@@ -892,7 +917,7 @@ mod tests {
 
     fn caps(yes: bool) -> Capabilities {
         let s = if yes { Support::Yes } else { Support::No };
-        Capabilities { update_addresses: s, migrate_natt: s, migrate_reply: s, aead: s }
+        Capabilities { update_addresses: s, migrate_natt: s, migrate_reply: s, aead: s, movable_inbound: s }
     }
 
     fn step(answer: &str) -> Step {
