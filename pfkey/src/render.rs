@@ -333,7 +333,8 @@ fn write_extension(f: &mut fmt::Formatter<'_>, ext: &Extension<'_>, msg_type: Me
         | E::NatTOai(a)
         | E::NatTOar(a)
         | E::NewAddressSrc(a)
-        | E::NewAddressDst(a) => writeln!(f, "{}", address(a)),
+        | E::NewAddressDst(a)
+        | E::InnerAddressDst(a) => writeln!(f, "{}", address(a)),
         E::KeyAuth(k) | E::KeyEncrypt(k) => {
             write!(f, "bits={} key={}", k.bits, hex::encode(&k.key))?;
             if k.reserved != 0 {

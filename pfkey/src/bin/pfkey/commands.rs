@@ -386,6 +386,7 @@ pub(crate) fn add(k: &mut dyn Kernel, a: &AddArgs) -> Result<(), CliError> {
         return Err(CliError::Usage("--natt (UDP encapsulation) is for ESP SAs only".into()));
     }
     let sa = SaSpec {
+        inner: None,
         satype: id.satype,
         spi: id.spi,
         src: id.src,
