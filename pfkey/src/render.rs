@@ -612,6 +612,10 @@ pub fn sa_entry(sa: &SaSpec, current: Option<&Lifetime>) -> String {
     if let Some(n) = &sa.natt {
         let _ = writeln!(s, "\tnat-t: {} sport={} dport={}", N(n.nat_t_type), n.sport, n.dport);
     }
+    if let Some(i) = &sa.inner {
+        let dst = i.dst.map_or_else(|| "-".to_string(), |d| d.ip().to_string());
+        let _ = writeln!(s, "\tinner: {} -> {dst}", i.src.ip());
+    }
     let hard = sa.hard.unwrap_or_default();
     let soft = sa.soft.unwrap_or_default();
     // The current values with their unit, or `-` when the kernel reported no current lifetime.

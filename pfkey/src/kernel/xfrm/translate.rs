@@ -718,6 +718,27 @@ mod tests {
     }
 
     #[test]
+    fn a_beet_sas_inner_hosts_are_its_selector_both_ways() {
+        let mut sa = SaSpec::esp_tunnel_gcm(0x1000, ip("192.0.2.1"), ip("198.51.100.1"), 7, &[0; 20]);
+        sa.mode = Mode::Beet;
+        sa.inner = Some(BeetInner::new(ip("2001:db8:a::1"), ip("2001:db8:b::1")));
+        let mut req = sa_request(&sa, msg::NEWSA, "t").unwrap();
+        let p = payload(&mut req);
+        let info: XfrmUsersaInfo = read(&p, "info").unwrap();
+        assert_eq!((info.sel.family, info.sel.prefixlen_s, info.sel.prefixlen_d), (10, 128, 128));
+        assert_eq!((info.family, info.mode), (2, XFRM_MODE_BEET));
+        let back = sa_from_xfrm(&info, Attrs::after::<XfrmUsersaInfo>(&p)).unwrap().spec;
+        assert_eq!(back.inner, sa.inner);
+        // As af_key with the series: an inner destination outside BEET mode, or of another
+        // family than the inner source, is EINVAL.
+        sa.mode = Mode::Tunnel;
+        assert!(matches!(sa_request(&sa, msg::NEWSA, "t"), Err(KernelError::Errno { errno: libc::EINVAL, .. })));
+        sa.mode = Mode::Beet;
+        sa.inner = Some(BeetInner::new(ip("10.1.0.1"), ip("2001:db8:b::1")));
+        assert!(matches!(sa_request(&sa, msg::NEWSA, "t"), Err(KernelError::Errno { errno: libc::EINVAL, .. })));
+    }
+
+    #[test]
     fn gcm_is_an_aead_with_its_icv_length() {
         let sa = SaSpec::esp_tunnel_gcm(1, ip("192.0.2.1"), ip("198.51.100.1"), 7, &[3; 20]);
         let mut req = sa_request(&sa, msg::NEWSA, "t").unwrap();
