@@ -133,8 +133,8 @@ fn movable_inbound_sas_close_issue_7_where_the_fallback_applies() {
         let want: Vec<String> = if applies && g2m { vec!["loss_gateway_to_mobile".into()] } else { Vec::new() };
         assert_eq!(s.movable_closes, want, "{}", s.name);
         let has = s.known_gaps.contains_key("loss_gateway_to_mobile");
-        assert_eq!(s.known_gap("loss_gateway_to_mobile", true).is_some(), has && want.is_empty(), "{}", s.name);
-        assert_eq!(s.known_gap("loss_gateway_to_mobile", false).is_some(), has, "{}", s.name);
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", true, false).is_some(), has && want.is_empty(), "{}", s.name);
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", false, false).is_some(), has, "{}", s.name);
     }
     let closed: Vec<&str> = all.iter().filter(|s| !s.movable_closes.is_empty()).map(|s| s.name.as_str()).collect();
     assert!(closed.contains(&"mbb-mobile-first") && closed.contains(&"outer-v6-v6"), "{closed:?}");
