@@ -86,6 +86,16 @@ fn known_gaps_are_only_the_measured_stock_kernel_gaps_and_say_why() {
         }
         if s.mode == TunnelMode::Beet {
             assert_eq!(s.known_gaps.len(), CHECKS.len(), "{}: BEET marks every check", s.name);
+            // With BEET through PF_KEY only issue 7's gap remains (movable SAs are tunnel-mode).
+            let left: Vec<_> = s.beet_inner_gaps.keys().map(String::as_str).collect();
+            assert_eq!(left, ["loss_gateway_to_mobile"], "{}", s.name);
+            assert!(s.beet_inner_gaps["loss_gateway_to_mobile"].contains("issue 7"), "{}", s.name);
+            for c in CHECKS.iter().map(|(c, _)| *c) {
+                assert_eq!(s.known_gap(c, false, true).is_some(), c == "loss_gateway_to_mobile", "{}: {c}", s.name);
+                assert!(s.known_gap(c, false, false).is_some(), "{}: {c} without the extension", s.name);
+            }
+        } else {
+            assert!(s.beet_inner_gaps.is_empty(), "{}", s.name);
         }
     }
 }

@@ -680,6 +680,23 @@ mod tests {
     }
 
     #[test]
+    fn beet_inner_gaps_are_beet_known_gaps_and_replace_them_with_the_extension() {
+        let beet = GOOD.replace("\"known_gaps\"", "\"mode\": \"beet\", \"known_gaps\"");
+        let with = |gaps: &str| beet.replace("\"known_gaps\"", &format!("\"beet_inner_gaps\": {gaps}, \"known_gaps\""));
+        let s = Scenario::parse("x", "d", &with("{\"loss_gateway_to_mobile\": \"issue 7\"}")).unwrap();
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", false, true).map(String::as_str), Some("issue 7"));
+        let s = Scenario::parse("x", "d", &with("{}")).unwrap();
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", false, true), None, "closed by the extension");
+        assert!(s.known_gap("loss_gateway_to_mobile", false, false).is_some(), "open without it");
+        let e = Scenario::parse("x", "d", &with("{\"tunnel_up\": \"x\"}")).unwrap_err().to_string();
+        assert!(e.contains("\"tunnel_up\", which is no known gap"), "{e}");
+        let tunnel =
+            GOOD.replace("\"known_gaps\"", "\"beet_inner_gaps\": {\"loss_gateway_to_mobile\": \"x\"}, \"known_gaps\"");
+        let e = Scenario::parse("x", "d", &tunnel).unwrap_err().to_string();
+        assert!(e.contains("only for BEET mode"), "{e}");
+    }
+
+    #[test]
     fn every_direction_of_both_peers_moves_exactly_once() {
         let bad = GOOD.replace("\"gateway:fwd\"", "\"gateway:in\"");
         let e = Scenario::parse("x", "d", &bad).unwrap_err().to_string();
