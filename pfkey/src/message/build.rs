@@ -51,7 +51,7 @@ impl NatT {
 ///
 /// PF_KEY carries the source in `SADB_EXT_ADDRESS_PROXY` and the destination in
 /// `SADB_X_EXT_INNER_ADDRESS_DST` (Linux 32, this project's series; `spec/draft-pfkey-mobility.md`
-/// Section 13.1). A kernel without that extension ignores it and decapsulates to the
+/// Section 13.2). A kernel without that extension ignores it and decapsulates to the
 /// unspecified address (see `Capabilities::beet_inner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BeetInner {
