@@ -175,15 +175,15 @@ rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 cp arch/x86/boot/bzImage .config System.map build.log config-merge.log "$out.tmp/"
 
-# The series' kselftest, built against this tree's UAPI headers, ships with the image.
-selftest=tools/testing/selftests/net/pfkey_mobility.c
-if [[ -f "$selftest" ]]; then
+# The series' kselftests, built against this tree's UAPI headers, ship with the image.
+for selftest in tools/testing/selftests/net/pfkey_mobility.c tools/testing/selftests/net/pfkey_beet.c; do
+    [[ -f "$selftest" ]] || continue
     log "building the selftest $(basename "$selftest" .c)"
     make -s ARCH=x86_64 headers
     mkdir -p "$out.tmp/selftests"
     gcc -O2 -Wall -Werror -isystem usr/include -I tools/testing/selftests \
-        -o "$out.tmp/selftests/pfkey_mobility" "$selftest" || die "the selftest does not build"
-fi
+        -o "$out.tmp/selftests/$(basename "$selftest" .c)" "$selftest" || die "the selftest $selftest does not build"
+done
 rm -rf "$out"
 mv "$out.tmp" "$out"
 ln -sfn "kernels/$label-$hash" "$link"

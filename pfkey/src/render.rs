@@ -333,7 +333,8 @@ fn write_extension(f: &mut fmt::Formatter<'_>, ext: &Extension<'_>, msg_type: Me
         | E::NatTOai(a)
         | E::NatTOar(a)
         | E::NewAddressSrc(a)
-        | E::NewAddressDst(a) => writeln!(f, "{}", address(a)),
+        | E::NewAddressDst(a)
+        | E::InnerAddressDst(a) => writeln!(f, "{}", address(a)),
         E::KeyAuth(k) | E::KeyEncrypt(k) => {
             write!(f, "bits={} key={}", k.bits, hex::encode(&k.key))?;
             if k.reserved != 0 {
@@ -610,6 +611,10 @@ pub fn sa_entry(sa: &SaSpec, current: Option<&Lifetime>) -> String {
     let _ = writeln!(s, "\treplay={} flags=0x{:08x} state={}", sa.replay, sa.flags, state_short(sa.state));
     if let Some(n) = &sa.natt {
         let _ = writeln!(s, "\tnat-t: {} sport={} dport={}", N(n.nat_t_type), n.sport, n.dport);
+    }
+    if let Some(i) = &sa.inner {
+        let dst = i.dst.map_or_else(|| "-".to_string(), |d| d.ip().to_string());
+        let _ = writeln!(s, "\tinner: {} -> {dst}", i.src.ip());
     }
     let hard = sa.hard.unwrap_or_default();
     let soft = sa.soft.unwrap_or_default();

@@ -570,6 +570,33 @@ fn every_command_has_help() {
 }
 
 #[test]
+fn add_inner_gives_a_beet_sa_both_inner_hosts_and_is_refused_in_tunnel_mode() {
+    let s = Scratch::new("inner");
+    let mut args = add_args("0x3100", GATEWAY, MOBILE);
+    args[9] = "beet";
+    args.extend(["--inner", "10.2.0.1-10.1.0.1"]);
+    s.ok(&args);
+    let get = s.ok(&["get", "esp", "--spi", "0x3100", "--src", GATEWAY, "--dst", MOBILE]);
+    assert!(get.contains("\tesp mode=beet "), "{get}");
+    assert!(get.contains("\tinner: 10.2.0.1 -> 10.1.0.1\n"), "{get}");
+    let json = json_lines(&s.ok(&["get", "esp", "--spi", "0x3100", "--src", GATEWAY, "--dst", MOBILE, "--json"]));
+    assert_eq!(json[0]["spec"]["inner"]["dst"]["addr"], "10.1.0.1", "{json:?}");
+    // A stock-configured model ignores the inner destination (extension 32), as stock af_key.
+    let stock = Scratch::new("inner-stock");
+    stock.ok(&["--model-config", "stock", "flush"]);
+    let mut args = add_args("0x3101", GATEWAY, MOBILE);
+    args[9] = "beet";
+    args.extend(["--inner", "10.2.0.1-10.1.0.1"]);
+    stock.ok(&args);
+    let get = stock.ok(&["get", "esp", "--spi", "0x3101", "--src", GATEWAY, "--dst", MOBILE]);
+    assert!(!get.contains("inner:"), "{get}");
+    let mut tunnel = add_args("0x3102", GATEWAY, MOBILE);
+    tunnel.extend(["--inner", "10.2.0.1-10.1.0.1"]);
+    let err = s.fails(&tunnel, 2);
+    assert!(err.contains("--inner 10.2.0.1-10.1.0.1 is for BEET SAs"), "{err}");
+}
+
+#[test]
 fn add_movable_marks_an_inbound_tunnel_sa_and_is_refused_in_transport_mode() {
     let s = Scratch::new("movable");
     let mut args = add_args("0x3000", GATEWAY, MOBILE);

@@ -208,6 +208,7 @@ fn freebsd_update_with_new_addresses() {
 
 fn add_message() -> Message<'static> {
     add(&SaSpec {
+        inner: None,
         satype: SaType::Esp,
         spi: 0xc0ff_ee01,
         src: sa("192.0.2.1"),

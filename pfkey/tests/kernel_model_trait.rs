@@ -241,6 +241,7 @@ fn the_probe_tells_a_stock_kernel_from_a_patched_one_and_changes_nothing() {
                 migrate_reply: Support::Unknown,
                 aead: has,
                 movable_inbound: has,
+                beet_inner: has,
             },
             "{config:?}"
         );

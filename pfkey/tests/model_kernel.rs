@@ -707,6 +707,69 @@ fn migrate_rewrites_beet_templates_and_counts_transport_ones() {
     assert_eq!(k.spd(), spd);
 }
 
+/// A BEET ESP SA with both inner hosts (`SADB_EXT_ADDRESS_PROXY`, `SADB_X_EXT_INNER_ADDRESS_DST`).
+fn beet(spi: u32, inner: (&str, &str)) -> SaSpec {
+    let mut sa = cbc(spi, OLD.0, OLD.1);
+    sa.mode = Mode::Beet;
+    sa.inner = Some(BeetInner::new(a(inner.0), a(inner.1)));
+    sa
+}
+
+#[test]
+fn a_patched_model_keeps_a_beet_sas_inner_hosts_and_refuses_bad_ones() {
+    let k = ModelKernel::with_config(ModelConfig::patched());
+    let mut s = k.socket();
+    add_ok(&mut s, &beet(0xbee1, ("10.1.0.1", "10.2.0.1")));
+    let got = SaSpec::from_message(&get_entry(&mut s, 0xbee1, OLD.0, OLD.1)).unwrap();
+    assert_eq!(got.inner, Some(BeetInner::new(a("10.1.0.1"), a("10.2.0.1"))));
+    // IPv6 hosts over IPv4.
+    add_ok(&mut s, &beet(0xbee2, ("2001:db8:a::1", "2001:db8:b::1")));
+    let got = SaSpec::from_message(&get_entry(&mut s, 0xbee2, OLD.0, OLD.1)).unwrap();
+    assert_eq!(got.inner.unwrap().dst, Some(a("2001:db8:b::1")));
+    let sad = k.sad();
+    // Outside BEET mode, without the inner source, across families, unspecified: EINVAL.
+    let mut tunnel = beet(0xbee3, ("10.1.0.1", "10.2.0.1"));
+    tunnel.mode = Mode::Tunnel;
+    let mut transport = tunnel.clone();
+    transport.mode = Mode::Transport;
+    let full = add(&beet(0xbee3, ("10.1.0.1", "10.2.0.1")));
+    let no_src = full
+        .extensions
+        .iter()
+        .filter(|e| e.kind() != Some(ExtKind::AddressProxy))
+        .fold(Message::new(MessageType::Add, SaType::Esp), |m, e| m.with(e.clone().into_owned()));
+    for (what, m) in [
+        ("tunnel mode", add(&tunnel)),
+        ("transport mode", add(&transport)),
+        ("no inner source", no_src),
+        ("two families", add(&beet(0xbee3, ("10.1.0.1", "2001:db8:b::1")))),
+        ("unspecified", add(&beet(0xbee3, ("10.1.0.1", "0.0.0.0")))),
+    ] {
+        assert_eq!(errno(&mut s, m), EINVAL, "{what}");
+        assert_eq!(k.sad(), sad, "{what}: nothing changed");
+    }
+}
+
+#[test]
+fn a_stock_model_ignores_the_inner_destination_and_drops_beet_template_endpoints() {
+    let k = ModelKernel::with_config(ModelConfig::stock_linux());
+    let mut s = k.socket();
+    let mut tunnel = beet(0xbee3, ("10.1.0.1", "10.2.0.1"));
+    tunnel.mode = Mode::Tunnel;
+    add_ok(&mut s, &tunnel);
+    add_ok(&mut s, &beet(0xbee1, ("10.1.0.1", "10.2.0.1")));
+    let got = SaSpec::from_message(&get_entry(&mut s, 0xbee1, OLD.0, OLD.1)).unwrap();
+    assert_eq!(got.inner, None, "stock af_key has no SADB_X_EXT_INNER_ADDRESS_DST");
+    let mut p = tunnel_policy(PolicyDir::Outbound, OLD.0, OLD.1, 1);
+    p.templates[0].mode = Mode::Beet;
+    assert_eq!(errno(&mut s, spdadd(&p)), 0);
+    assert_eq!(k.spd()[0].templates[0].endpoints, None, "stock parse_ipsecrequest drops BEET endpoints");
+    // So no BEET MIGRATE matches.
+    let mut b = bundle(OLD, NEW, 1);
+    b.mode = Mode::Beet;
+    assert_eq!(errno(&mut s, mig(vec![b]).message()), ENODATA);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Per-SA address update
 

@@ -99,6 +99,9 @@ const CHECKED: &[&str] = &[
     "error-einval-migrate",
     "update-natt-type1",
     "error-einval-update-natt-type1",
+    "add-beet-inner-v4",
+    "add-inner-tunnel",
+    "error-einval-add-inner",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -899,4 +902,77 @@ fn model_checks_only_present_new_addresses_for_unspecified() {
     request[60..64].copy_from_slice(&[0, 0, 0, 0]);
     assert_eq!(ask(&mut s, &request).unwrap(), request, "the reply is the request");
     assert!(find(&k, 0xc0de_0001, "203.0.113.1").is_some_and(|x| x.src == sa("0.0.0.0")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 16.11: a BEET SA with its inner destination (SADB_X_EXT_INNER_ADDRESS_DST, 32)
+
+/// The SA of 16.11 in `mode`.
+fn beet_spec(mode: Mode) -> SaSpec {
+    SaSpec {
+        mode,
+        reqid: 5,
+        auth: None,
+        encrypt: Some(AlgKey::new(EncryptAlg::AesCbc, &(0u8..16).collect::<Vec<_>>())),
+        inner: Some(BeetInner::new(sa("10.1.0.1"), sa("10.2.0.1"))),
+        ..SaSpec::esp_tunnel_gcm(0xc0de_0005, sa("192.0.2.10"), sa("198.51.100.1"), 5, &[])
+    }
+}
+
+#[test]
+fn beet_add_with_the_inner_destination() {
+    let bytes = vector("add-beet-inner-v4", Dialect::Linux);
+    assert_eq!(bytes.len(), 168);
+    assert_eq!(ExtKind::InnerAddressDst.number(Dialect::Linux), Some(32));
+    assert_eq!(ExtKind::InnerAddressDst.number(Dialect::FreeBsd), None, "FreeBSD has no BEET");
+    assert_eq!(ExtKind::from_number(32, Dialect::FreeBsd), None);
+    let m = Message::parse(&bytes, Dialect::Linux).unwrap();
+    header(&m, &bytes, MessageType::Add, SaType::Esp, 0, 17, PID);
+    let s = m.sa().unwrap();
+    assert_eq!((s.spi, s.replay, s.state, s.encrypt), (0xc0de_0005, 32, SaState::Mature, EncryptAlg::AesCbc));
+    sa2_ext(&m, Mode::Beet, 5);
+    host_address(&m, ExtKind::AddressSrc, "192.0.2.10");
+    host_address(&m, ExtKind::AddressDst, "198.51.100.1");
+    host_address(&m, ExtKind::AddressProxy, "10.1.0.1");
+    host_address(&m, ExtKind::InnerAddressDst, "10.2.0.1");
+    assert_eq!(&bytes[120..124], &[3, 0, 32, 0], "sadb_address_len 3, exttype 32");
+    use ExtKind as K;
+    let order = [K::Sa, K::Sa2, K::AddressSrc, K::AddressDst, K::AddressProxy, K::InnerAddressDst, K::KeyEncrypt];
+    assert_eq!(kinds(&m), order);
+    assert_eq!(SaSpec::from_message(&m).unwrap().inner, Some(BeetInner::new(sa("10.1.0.1"), sa("10.2.0.1"))));
+    builds_exactly(&add(&beet_spec(Mode::Beet)).with_seq(17).with_pid(PID), &bytes, Dialect::Linux);
+    // In tunnel mode: only the mode byte and the seq differ.
+    let tunnel = vector("add-inner-tunnel", Dialect::Linux);
+    builds_exactly(&add(&beet_spec(Mode::Tunnel)).with_seq(18).with_pid(PID), &tunnel, Dialect::Linux);
+    let differ: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] != tunnel[i]).collect();
+    assert_eq!(differ, [8, 36], "seq and sadb_x_sa2_mode");
+    error_reply("error-einval-add-inner", MessageType::Add, SaType::Esp, libc::EINVAL, 18);
+}
+
+#[test]
+fn model_keeps_the_inner_destination_and_refuses_it_outside_beet_mode() {
+    // Patched: the BEET SA is added with both inner hosts, which GET reports.
+    let (k, mut s) = patched();
+    let reply = Message::parse(&ask(&mut s, &vector("add-beet-inner-v4", Dialect::Linux)).unwrap(), Dialect::Linux)
+        .unwrap()
+        .into_owned();
+    assert_eq!(reply.errno(), 0);
+    host_address(&reply, ExtKind::InnerAddressDst, "10.2.0.1");
+    drain(&mut s);
+    let sa_now = find(&k, 0xc0de_0005, "198.51.100.1").unwrap();
+    assert_eq!(sa_now.inner, Some(BeetInner::new(sa("10.1.0.1"), sa("10.2.0.1"))));
+    // EINVAL in tunnel mode, and nothing changes.
+    let (k, mut s) = patched();
+    assert_eq!(
+        ask(&mut s, &vector("add-inner-tunnel", Dialect::Linux)).unwrap(),
+        vector("error-einval-add-inner", Dialect::Linux)
+    );
+    assert!(k.sad().is_empty());
+    // Stock: the extension is above SADB_EXT_MAX and ignored; the tunnel-mode SA is added.
+    let k = ModelKernel::with_config(ModelConfig::stock_linux());
+    let mut s = k.socket();
+    let reply = ask(&mut s, &vector("add-inner-tunnel", Dialect::Linux)).unwrap();
+    let reply = Message::parse(&reply, Dialect::Linux).unwrap();
+    assert_eq!((reply.errno(), reply.has(ExtKind::InnerAddressDst)), (0, false));
+    assert_eq!(k.sad()[0].inner, None);
 }

@@ -79,6 +79,7 @@ const HMAC_KEY: [u8; 32] = [0x22; 32];
 /// An ESP SA with AES-CBC-128 and HMAC-SHA256 (the pair stock af_key supports).
 pub fn esp_cbc_sha256(spi: u32, src: &str, dst: &str, mode: Mode, reqid: u32) -> SaSpec {
     SaSpec {
+        inner: None,
         satype: SaType::Esp,
         spi,
         src: addr(src),
@@ -600,17 +601,22 @@ fn selftest_totals(out: &str) -> Option<(u32, u32)> {
     Some((field("pass")?, field("fail")?))
 }
 
-/// The series' kselftest (`tools/testing/selftests/net/pfkey_mobility`, built with the patched
-/// kernel). With the extensions it must pass; without them (stock) it is the negative control:
-/// it must fail, which shows its checks can fail.
+/// One of the series' kselftests (`tools/testing/selftests/net/pfkey_mobility` or `pfkey_beet`,
+/// built with the patched kernel). With the extensions it tests it must pass; without them
+/// (stock) it is the negative control: it must fail, which shows its checks can fail.
 fn run_selftest(selftest: &Path, caps: &Capabilities) -> Result<Check, GuestError> {
-    let present = caps.update_addresses == Support::Yes && caps.migrate_natt == Support::Yes;
-    let name = if present {
-        "kselftest pfkey_mobility passes (the series' selftest)"
+    let test = selftest.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let present = if test == "pfkey_beet" {
+        caps.beet_inner == Support::Yes
     } else {
-        "kselftest pfkey_mobility fails without the series (negative control)"
+        caps.update_addresses == Support::Yes && caps.migrate_natt == Support::Yes
     };
-    let mut check = run_check(name, selftest, &[], if present { 0 } else { 1 }, &["# Totals:"], false)?;
+    let name = if present {
+        format!("kselftest {test} passes (the series' selftest)")
+    } else {
+        format!("kselftest {test} fails without the series (negative control)")
+    };
+    let mut check = run_check(&name, selftest, &[], if present { 0 } else { 1 }, &["# Totals:"], false)?;
     match selftest_totals(&check.stdout) {
         Some((pass, fail)) => {
             let numbers = format!("pass {pass}, fail {fail}");
@@ -633,7 +639,7 @@ fn run_selftest(selftest: &Path, caps: &Capabilities) -> Result<Check, GuestErro
 /// extensions absent, and an ordinary check where it finds them.
 pub fn run_suite(
     expect: Expect,
-    selftest: Option<&Path>,
+    selftests: &[PathBuf],
     socket_test: &Path,
     xfrm_test: Option<&Path>,
     cli: &Path,
@@ -641,7 +647,7 @@ pub fn run_suite(
     let mut checks = Vec::new();
     let (probe, caps) = probe_check(expect)?;
     checks.push(probe);
-    if let Some(t) = selftest {
+    for t in selftests {
         checks.push(run_selftest(t, &caps)?);
     }
     let without_update = caps.update_addresses != Support::Yes;

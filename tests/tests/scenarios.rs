@@ -86,6 +86,16 @@ fn known_gaps_are_only_the_measured_stock_kernel_gaps_and_say_why() {
         }
         if s.mode == TunnelMode::Beet {
             assert_eq!(s.known_gaps.len(), CHECKS.len(), "{}: BEET marks every check", s.name);
+            // With BEET through PF_KEY only issue 7's gap remains (movable SAs are tunnel-mode).
+            let left: Vec<_> = s.beet_inner_gaps.keys().map(String::as_str).collect();
+            assert_eq!(left, ["loss_gateway_to_mobile"], "{}", s.name);
+            assert!(s.beet_inner_gaps["loss_gateway_to_mobile"].contains("issue 7"), "{}", s.name);
+            for c in CHECKS.iter().map(|(c, _)| *c) {
+                assert_eq!(s.known_gap(c, false, true).is_some(), c == "loss_gateway_to_mobile", "{}: {c}", s.name);
+                assert!(s.known_gap(c, false, false).is_some(), "{}: {c} without the extension", s.name);
+            }
+        } else {
+            assert!(s.beet_inner_gaps.is_empty(), "{}", s.name);
         }
     }
 }
@@ -133,8 +143,8 @@ fn movable_inbound_sas_close_issue_7_where_the_fallback_applies() {
         let want: Vec<String> = if applies && g2m { vec!["loss_gateway_to_mobile".into()] } else { Vec::new() };
         assert_eq!(s.movable_closes, want, "{}", s.name);
         let has = s.known_gaps.contains_key("loss_gateway_to_mobile");
-        assert_eq!(s.known_gap("loss_gateway_to_mobile", true).is_some(), has && want.is_empty(), "{}", s.name);
-        assert_eq!(s.known_gap("loss_gateway_to_mobile", false).is_some(), has, "{}", s.name);
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", true, false).is_some(), has && want.is_empty(), "{}", s.name);
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", false, false).is_some(), has, "{}", s.name);
     }
     let closed: Vec<&str> = all.iter().filter(|s| !s.movable_closes.is_empty()).map(|s| s.name.as_str()).collect();
     assert!(closed.contains(&"mbb-mobile-first") && closed.contains(&"outer-v6-v6"), "{closed:?}");

@@ -230,6 +230,13 @@ pub struct Capabilities {
     /// [`Capabilities::inbound_continuity`].
     #[serde(default = "Support::unknown")]
     pub movable_inbound: Support,
+    /// BEET mode through PF_KEY: an SA carries its inner destination
+    /// (`SADB_X_EXT_INNER_ADDRESS_DST`, [`crate::message::BeetInner`]) and a BEET policy template
+    /// keeps its endpoints (the series' patches 0012 and 0013, which come together). Without it a
+    /// BEET SA added through PF_KEY decapsulates to the unspecified address and a BEET template
+    /// has no endpoints, so no BEET tunnel works.
+    #[serde(default = "Support::unknown")]
+    pub beet_inner: Support,
 }
 
 /// How an inbound SA keeps receiving what its peer still sends to the old address, between this
@@ -266,6 +273,7 @@ impl Capabilities {
         migrate_reply: Support::Unknown,
         aead: Support::Unknown,
         movable_inbound: Support::Unknown,
+        beet_inner: Support::Unknown,
     };
 
     /// What keeps an inbound SA reachable at the old address during a move on this kernel: the

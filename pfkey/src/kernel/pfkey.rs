@@ -392,7 +392,10 @@ impl<C: Channel> PfKeyKernel<C> {
     /// - a `SADB_X_MIGRATE` with a NAT-T type and no ports: the extension refuses it with
     ///   `EINVAL` before any lookup; stock Linux ignores NAT-T and finds no policy (`ENOENT`);
     /// - an `SADB_ADD` of an AES-GCM SA with an authentication algorithm next to it: `EINVAL`
-    ///   where AEAD is known, `ENOSYS` where it is not.
+    ///   where AEAD is known, `ENOSYS` where it is not;
+    /// - `SADB_UPDATE`s of SPI 1 (no such SA) marked movable in transport mode, and in tunnel mode
+    ///   with `SADB_X_EXT_INNER_ADDRESS_DST`: `EINVAL` where the flag or extension is known (it is
+    ///   refused in that mode before the lookup), `ESRCH` where it is ignored.
     fn probe(&mut self) -> Result<Capabilities, KernelError> {
         let ip = |s: &str| SockAddr::new(s.parse().expect("a literal address"));
         let verdict = |r: Result<MoveOutcome, KernelError>, yes: i32, no: i32| match r {
@@ -468,8 +471,33 @@ impl<C: Channel> PfKeyKernel<C> {
                 Support::Unknown
             }
         };
-        let caps =
-            Capabilities { update_addresses, migrate_natt, migrate_reply: Support::Unknown, aead, movable_inbound };
+        // SADB_UPDATE of an SA that does not exist, in tunnel mode with a BEET inner destination:
+        // a kernel with SADB_X_EXT_INNER_ADDRESS_DST refuses it outside BEET mode (EINVAL) while
+        // it builds the state; one without skips the unknown extension and finds no SA (ESRCH).
+        let beet = SaSpec {
+            mode: Mode::Tunnel,
+            auth: Some(message::AlgKey::new(AuthAlg::Sha2_256Hmac, &[0; 32])),
+            encrypt: Some(message::AlgKey::new(EncryptAlg::AesCbc, &[0; 16])),
+            inner: Some(message::BeetInner::new(ip("192.0.2.5"), ip("192.0.2.6"))),
+            ..SaSpec::esp_tunnel_gcm(1, ip("192.0.2.1"), ip("192.0.2.2"), 0, &[0; 4])
+        };
+        let beet_inner = match self.update_sa(&beet) {
+            Err(KernelError::Errno { errno, .. }) if errno == libc::EINVAL => Support::Yes,
+            Err(KernelError::Errno { errno, .. }) if errno == libc::ESRCH => Support::No,
+            Err(e @ (KernelError::Io(_) | KernelError::NoPfKey(_) | KernelError::Timeout { .. })) => return Err(e),
+            other => {
+                tracing::warn!(?other, "unexpected answer to the BEET inner-address probe");
+                Support::Unknown
+            }
+        };
+        let caps = Capabilities {
+            update_addresses,
+            migrate_natt,
+            migrate_reply: Support::Unknown,
+            aead,
+            movable_inbound,
+            beet_inner,
+        };
         tracing::debug!(?caps, "probed the PF_KEY mobility extensions");
         Ok(caps)
     }

@@ -46,6 +46,46 @@ impl NatT {
     }
 }
 
+/// The inner addresses of a BEET SA (RFC 7402): the hosts its packets carry inside, which a
+/// BEET SA restores on input (its selector, on Linux).
+///
+/// PF_KEY carries the source in `SADB_EXT_ADDRESS_PROXY` and the destination in
+/// `SADB_X_EXT_INNER_ADDRESS_DST` (Linux 32, this project's series; `spec/draft-pfkey-mobility.md`
+/// Section 13.2). A kernel without that extension ignores it and decapsulates to the
+/// unspecified address (see `Capabilities::beet_inner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BeetInner {
+    /// Inner source host (`SADB_EXT_ADDRESS_PROXY`).
+    pub src: SockAddr,
+    /// Inner destination host (`SADB_X_EXT_INNER_ADDRESS_DST`), if sent.
+    pub dst: Option<SockAddr>,
+}
+
+impl BeetInner {
+    /// Both inner hosts.
+    pub fn new(src: SockAddr, dst: SockAddr) -> Self {
+        BeetInner { src, dst: Some(dst) }
+    }
+
+    fn push(&self, m: &mut Message<'static>) {
+        m.push(Extension::AddressProxy(Address::host(self.src)));
+        if let Some(d) = self.dst {
+            m.push(Extension::InnerAddressDst(Address::host(d)));
+        }
+    }
+
+    /// The inner addresses a message carries for an SA in `mode`: only a BEET SA has them, and
+    /// only with `SADB_EXT_ADDRESS_PROXY` (which Linux also reports, as `0.0.0.0/0`, for SAs
+    /// without a selector source).
+    pub fn from_message(m: &Message<'_>, mode: Mode) -> Option<BeetInner> {
+        if mode != Mode::Beet {
+            return None;
+        }
+        let src = m.address(ExtKind::AddressProxy)?.addr;
+        Some(BeetInner { src, dst: m.address(ExtKind::InnerAddressDst).map(|a| a.addr) })
+    }
+}
+
 /// An algorithm with its key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlgKey<A> {
@@ -94,12 +134,16 @@ pub struct SaSpec {
     pub soft: Option<Lifetime>,
     /// UDP encapsulation.
     pub natt: Option<NatT>,
+    /// BEET mode: the inner addresses (`SADB_EXT_ADDRESS_PROXY`, `SADB_X_EXT_INNER_ADDRESS_DST`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<BeetInner>,
 }
 
 impl SaSpec {
     /// A mature tunnel-mode ESP SA with AES-GCM-16 (`key` includes the 4-byte salt).
     pub fn esp_tunnel_gcm(spi: u32, src: SockAddr, dst: SockAddr, reqid: u32, key: &[u8]) -> Self {
         SaSpec {
+            inner: None,
             satype: SaType::Esp,
             spi,
             src,
@@ -150,6 +194,9 @@ impl SaSpec {
         }
         m.push(Extension::AddressSrc(Address::host(self.src)));
         m.push(Extension::AddressDst(Address::host(self.dst)));
+        if let Some(i) = &self.inner {
+            i.push(&mut m);
+        }
         if with_keys {
             if let Some(a) = &self.auth {
                 m.push(Extension::KeyAuth(Key::new(&a.key)));
@@ -188,6 +235,7 @@ impl SaSpec {
             hard: m.lifetime(ExtKind::LifetimeHard),
             soft: m.lifetime(ExtKind::LifetimeSoft),
             natt: NatT::from_message(m),
+            inner: BeetInner::from_message(m, sa2.map_or(Mode::Any, |s| s.mode)),
         })
     }
 }

@@ -480,6 +480,9 @@ pub enum Extension<'a> {
     NewAddressSrc(Address<'a>),
     #[serde(rename = "SADB_X_EXT_NEW_ADDRESS_DST")]
     NewAddressDst(Address<'a>),
+    /// The inner destination of a BEET SA (Linux 32).
+    #[serde(rename = "SADB_X_EXT_INNER_ADDRESS_DST")]
+    InnerAddressDst(Address<'a>),
     /// An extension type without a name here.
     #[serde(rename = "UNKNOWN")]
     Unknown(UnknownExt<'a>),
@@ -857,6 +860,7 @@ impl<'a> Extension<'a> {
             E::SaReplay(_) => ExtKind::SaReplay,
             E::NewAddressSrc(_) => ExtKind::NewAddressSrc,
             E::NewAddressDst(_) => ExtKind::NewAddressDst,
+            E::InnerAddressDst(_) => ExtKind::InnerAddressDst,
             E::Unknown(_) => return None,
         })
     }
@@ -888,7 +892,8 @@ impl<'a> Extension<'a> {
             | E::NatTOai(a)
             | E::NatTOar(a)
             | E::NewAddressSrc(a)
-            | E::NewAddressDst(a) => Some(a),
+            | E::NewAddressDst(a)
+            | E::InnerAddressDst(a) => Some(a),
             _ => None,
         }
     }
@@ -952,6 +957,7 @@ impl<'a> Extension<'a> {
             ExtKind::NatTOar => E::NatTOar(Address::decode(ext, dialect)?),
             ExtKind::NewAddressSrc => E::NewAddressSrc(Address::decode(ext, dialect)?),
             ExtKind::NewAddressDst => E::NewAddressDst(Address::decode(ext, dialect)?),
+            ExtKind::InnerAddressDst => E::InnerAddressDst(Address::decode(ext, dialect)?),
             ExtKind::KeyAuth => E::KeyAuth(Key::decode(ext)?),
             ExtKind::KeyEncrypt => E::KeyEncrypt(Key::decode(ext)?),
             ExtKind::IdentitySrc => E::IdentitySrc(Ident::decode(ext)?),
@@ -1061,7 +1067,8 @@ impl<'a> Extension<'a> {
             | E::NatTOai(a)
             | E::NatTOar(a)
             | E::NewAddressSrc(a)
-            | E::NewAddressDst(a) => a.emit(out, start, ty, dialect),
+            | E::NewAddressDst(a)
+            | E::InnerAddressDst(a) => a.emit(out, start, ty, dialect),
             E::KeyAuth(k) | E::KeyEncrypt(k) => {
                 let w = SadbKey { len: 0.into(), exttype: ty.into(), bits: k.bits.into(), reserved: k.reserved.into() };
                 out.extend_from_slice(w.as_bytes());
@@ -1324,6 +1331,7 @@ impl<'a> Extension<'a> {
             E::SaReplay(x) => E::SaReplay(x),
             E::NewAddressSrc(x) => E::NewAddressSrc(a(x)),
             E::NewAddressDst(x) => E::NewAddressDst(a(x)),
+            E::InnerAddressDst(x) => E::InnerAddressDst(a(x)),
             E::Unknown(x) => E::Unknown(UnknownExt { ext_type: x.ext_type, data: b(x.data) }),
         }
     }

@@ -52,7 +52,8 @@ pub(crate) fn extension(ext: &[u8], kind: ExtKind, dialect: Dialect) -> ExtResul
         | ExtKind::NatTOai
         | ExtKind::NatTOar
         | ExtKind::NewAddressSrc
-        | ExtKind::NewAddressDst => address(ext, dialect),
+        | ExtKind::NewAddressDst
+        | ExtKind::InnerAddressDst => address(ext, dialect),
         ExtKind::KeyAuth | ExtKind::KeyEncrypt => key(ext).map(|()| 0),
         ExtKind::Sensitivity => sens(ext).map(|()| 0),
         ExtKind::Policy => policy(ext, dialect).map(|()| 0),

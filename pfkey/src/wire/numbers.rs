@@ -513,7 +513,8 @@ impl AuthAlg {
 ///
 /// Numbers 1–22 are common; 23–26 differ between Linux and FreeBSD; 27/28
 /// (`SADB_X_EXT_NEW_ADDRESS_SRC/DST`) are FreeBSD's numbers, used in both dialects for the
-/// per-SA address update.
+/// per-SA address update; 32 (`SADB_X_EXT_INNER_ADDRESS_DST`, BEET) is Linux-only, above FreeBSD's
+/// 29–31.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ExtKind {
     /// `SADB_EXT_SA` (1).
@@ -580,11 +581,14 @@ pub enum ExtKind {
     NewAddressSrc,
     /// `SADB_X_EXT_NEW_ADDRESS_DST` (28).
     NewAddressDst,
+    /// `SADB_X_EXT_INNER_ADDRESS_DST` (Linux 32, this project's series): the inner destination
+    /// of a BEET SA, next to its inner source in `SADB_EXT_ADDRESS_PROXY`.
+    InnerAddressDst,
 }
 
 impl ExtKind {
     /// Every extension kind.
-    pub const ALL: [ExtKind; 32] = [
+    pub const ALL: [ExtKind; 33] = [
         ExtKind::Sa,
         ExtKind::LifetimeCurrent,
         ExtKind::LifetimeHard,
@@ -617,6 +621,7 @@ impl ExtKind {
         ExtKind::SaReplay,
         ExtKind::NewAddressSrc,
         ExtKind::NewAddressDst,
+        ExtKind::InnerAddressDst,
     ];
 
     /// The extension type number in `dialect`, or `None` if the dialect has no such extension.
@@ -656,6 +661,7 @@ impl ExtKind {
             (SaReplay, FreeBsd) => 26,
             (NewAddressSrc, _) => 27,
             (NewAddressDst, _) => 28,
+            (InnerAddressDst, Linux) => 32,
             _ => return None,
         })
     }
@@ -699,6 +705,7 @@ impl ExtKind {
             (26, FreeBsd) => SaReplay,
             (27, _) => NewAddressSrc,
             (28, _) => NewAddressDst,
+            (32, Linux) => InnerAddressDst,
             _ => return None,
         })
     }
@@ -739,6 +746,7 @@ impl ExtKind {
             SaReplay => "SADB_X_EXT_SA_REPLAY",
             NewAddressSrc => "SADB_X_EXT_NEW_ADDRESS_SRC",
             NewAddressDst => "SADB_X_EXT_NEW_ADDRESS_DST",
+            InnerAddressDst => "SADB_X_EXT_INNER_ADDRESS_DST",
         }
     }
 
@@ -747,7 +755,15 @@ impl ExtKind {
         use ExtKind::*;
         matches!(
             self,
-            AddressSrc | AddressDst | AddressProxy | NatTOa | NatTOai | NatTOar | NewAddressSrc | NewAddressDst
+            AddressSrc
+                | AddressDst
+                | AddressProxy
+                | NatTOa
+                | NatTOai
+                | NatTOar
+                | NewAddressSrc
+                | NewAddressDst
+                | InnerAddressDst
         )
     }
 
@@ -775,9 +791,8 @@ impl ExtKind {
         match self {
             Sa => size_of::<super::SadbSa>(),
             LifetimeCurrent | LifetimeHard | LifetimeSoft => size_of::<super::SadbLifetime>(),
-            AddressSrc | AddressDst | AddressProxy | NatTOa | NatTOai | NatTOar | NewAddressSrc | NewAddressDst => {
-                size_of::<super::SadbAddress>()
-            }
+            AddressSrc | AddressDst | AddressProxy | NatTOa | NatTOai | NatTOar | NewAddressSrc | NewAddressDst
+            | InnerAddressDst => size_of::<super::SadbAddress>(),
             KeyAuth | KeyEncrypt => size_of::<super::SadbKey>(),
             IdentitySrc | IdentityDst => size_of::<super::SadbIdent>(),
             Sensitivity => size_of::<super::SadbSens>(),

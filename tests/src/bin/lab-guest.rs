@@ -31,9 +31,10 @@ enum Cmd {
         /// The kernel the host booted, which tells what the capability probe must find.
         #[arg(long, value_enum)]
         expect: guest::Expect,
-        /// The series' kselftest (`pfkey_mobility`, built with the patched kernel).
+        /// The series' kselftests (`pfkey_mobility`, `pfkey_beet`, built with the patched kernel;
+        /// repeatable).
         #[arg(long)]
-        selftest: Option<PathBuf>,
+        selftest: Vec<PathBuf>,
         /// The `socket_pfkey` integration-test executable.
         #[arg(long)]
         socket_test: PathBuf,
@@ -89,7 +90,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Suite { expect, selftest, socket_test, xfrm_test, cli, out } => {
-            guest::run_suite(expect, selftest.as_deref(), &socket_test, xfrm_test.as_deref(), &cli).and_then(|checks| {
+            guest::run_suite(expect, &selftest, &socket_test, xfrm_test.as_deref(), &cli).and_then(|checks| {
                 let out = out.unwrap_or_else(results_dir);
                 guest::write_checks(&out.join("suite.json"), &checks)?;
                 let failed = checks.iter().filter(|c| !c.passed && !c.known_gap).count();

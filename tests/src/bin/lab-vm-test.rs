@@ -78,13 +78,18 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     };
     // The series' selftest is built with the patched kernel; it runs on both (on stock as the
     // negative control).
-    let selftest = lab::vm::cache_dir().join("kernel-patched").join("selftests").join("pfkey_mobility");
-    if !selftest.is_file() {
-        return Err(format!(
-            "{} is missing: it is built with the patched kernel (make kernel-patched)",
-            selftest.display()
-        )
-        .into());
+    let selftests: Vec<PathBuf> = ["pfkey_mobility", "pfkey_beet"]
+        .iter()
+        .map(|t| lab::vm::cache_dir().join("kernel-patched").join("selftests").join(t))
+        .collect();
+    for selftest in &selftests {
+        if !selftest.is_file() {
+            return Err(format!(
+                "{} is missing: it is built with the patched kernel (make kernel-patched)",
+                selftest.display()
+            )
+            .into());
+        }
     }
     let mut art =
         Artifacts::build(&root, &["test", "--no-run", "-p", "pfkey", "--test", "socket_pfkey", "--test", "xfrm_host"])?;
@@ -112,13 +117,13 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
         )
     };
     let script = format!(
-        "{g} suite --expect {e} --selftest {st} --socket-test {s} --xfrm-test {x} --cli {c}; suite=$?; {rest}exit $suite",
+        "{g} suite --expect {e}{st} --socket-test {s} --xfrm-test {x} --cli {c}; suite=$?; {rest}exit $suite",
         g = q(&guest),
         e = match expect {
             Expect::Stock => "stock",
             Expect::Patched => "patched",
         },
-        st = q(&selftest),
+        st = selftests.iter().map(|t| format!(" --selftest {}", q(t))).collect::<String>(),
         s = q(&socket_test),
         x = q(&xfrm_test),
         c = q(&cli_bin),

@@ -216,6 +216,9 @@ struct Measured {
     movable: bool,
     /// What the kernel offers to keep inbound SAs reachable at the old address.
     continuity: Option<InboundContinuity>,
+    /// Whether the BEET SAs carried both inner hosts (`SADB_X_EXT_INNER_ADDRESS_DST`, the probe's
+    /// `beet_inner`): the scenario's `beet_inner_gaps` apply instead of its `known_gaps`.
+    beet_inner: bool,
 }
 
 /// Runs `s` and judges it. Never panics on a kernel or system failure: that becomes the report's
@@ -350,8 +353,11 @@ fn measure(s: &Scenario, m: &mut Measured) -> Result<(), HarnessError> {
     m.continuity = Some(caps.inbound_continuity());
     m.movable = caps.movable_inbound == Support::Yes && s.mode == TunnelMode::Tunnel;
     topology::build(&s.outer)?;
+    // BEET through PF_KEY: the SAs carry their inner destination where the kernel has it.
+    m.beet_inner = caps.beet_inner == Support::Yes && s.mode == TunnelMode::Beet;
     let mut peers = Peers::open(TunnelSpec::of(s))?;
     peers.movable_inbound = m.movable;
+    peers.beet_inner = m.beet_inner;
     peers.install(Uplink::Wifi)?;
     m.state_installed = peers.state()?;
     // The ESP-in-UDP sockets stay open until the scenario's namespaces go.
@@ -609,7 +615,7 @@ fn largest_gap_from(recv: &RecvLog, from_ms: f64) -> f64 {
 
 fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
     let t = TunnelSpec::of(s);
-    let gap = |c: &str| s.known_gap(c, m.movable);
+    let gap = |c: &str| s.known_gap(c, m.movable, m.beet_inner);
     let mut checks = Vec::new();
     let mut stats = Vec::new();
     let windows: Vec<(f64, f64)> =
@@ -698,6 +704,16 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             }
         }
         held &= m.state_installed.len() == 2;
+        if t.mode == super::scenario::TunnelMode::Beet {
+            parts.push(
+                if m.beet_inner {
+                    "BEET SAs with both inner hosts (ADDRESS_PROXY + SADB_X_EXT_INNER_ADDRESS_DST)"
+                } else {
+                    "kernel without SADB_X_EXT_INNER_ADDRESS_DST: BEET SAs carry the inner source only"
+                }
+                .to_string(),
+            );
+        }
         parts.extend(evidence);
         let mut c = CheckResult::new(&s.name, "tunnel_up", held, gap("tunnel_up"), parts.join("; "));
         c.sent = Some(sent);

@@ -55,6 +55,12 @@
 //! `spec/movable-inbound-sa.md`): where the kernel has movable SAs (the probe's
 //! `movable_inbound`), the mobile's inbound SAs are added with `SADB_SAFLAGS_MOVABLE` and these
 //! checks are held to the full contract; elsewhere they stay known gaps.
+//!
+//! `beet_inner_gaps` (BEET mode only) are the known gaps where the kernel has BEET through PF_KEY
+//! (the probe's `beet_inner`: template endpoints kept, `SADB_X_EXT_INNER_ADDRESS_DST`): there the
+//! SAs carry both inner hosts, and every check is held to the full contract except these, each
+//! with its reason; elsewhere `known_gaps` apply. Each must also be a known gap of `known_gaps`
+//! (the kernel without the extension does no better).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -400,6 +406,8 @@ struct ScenarioFile {
     requires: Vec<Capability>,
     #[serde(default)]
     movable_closes: Vec<String>,
+    #[serde(default)]
+    beet_inner_gaps: BTreeMap<String, String>,
 }
 
 fn one() -> usize {
@@ -436,6 +444,9 @@ pub struct Scenario {
     /// The known gaps a movable inbound SA closes: on a kernel with movable SAs they are no
     /// gaps (the mobile's inbound SAs carry the flag), elsewhere they stay.
     pub movable_closes: Vec<String>,
+    /// BEET mode: the known gaps that remain on a kernel with BEET through PF_KEY (the probe's
+    /// `beet_inner`), with their reasons; every other check is held to the full contract there.
+    pub beet_inner_gaps: BTreeMap<String, String>,
 }
 
 impl Scenario {
@@ -550,6 +561,14 @@ impl Scenario {
                 return Err(invalid("movable_closes: only tunnel-mode SAs are movable".into()));
             }
         }
+        for k in f.beet_inner_gaps.keys() {
+            if f.mode != TunnelMode::Beet {
+                return Err(invalid("beet_inner_gaps: only for BEET mode".into()));
+            }
+            if !f.known_gaps.contains_key(k) {
+                return Err(invalid(format!("beet_inner_gaps names {k:?}, which is no known gap")));
+            }
+        }
         Ok(Scenario {
             name: name.to_string(),
             description: description.trim().to_string(),
@@ -564,6 +583,7 @@ impl Scenario {
             udp_encap: f.udp_encap,
             requires,
             movable_closes: f.movable_closes,
+            beet_inner_gaps: f.beet_inner_gaps,
         })
     }
 
@@ -573,10 +593,14 @@ impl Scenario {
     }
 
     /// The known gap of check `c` on a kernel where movable inbound SAs are (`movable`) or are
-    /// not in force: `None` when the check is held to the full contract.
-    pub fn known_gap(&self, c: &str, movable: bool) -> Option<&String> {
+    /// not in force, and where BEET through PF_KEY is (`beet_inner`) or is not: `None` when the
+    /// check is held to the full contract.
+    pub fn known_gap(&self, c: &str, movable: bool, beet_inner: bool) -> Option<&String> {
         if movable && self.movable_closes.iter().any(|k| k == c) {
             return None;
+        }
+        if beet_inner && self.mode == TunnelMode::Beet {
+            return self.beet_inner_gaps.get(c);
         }
         self.known_gaps.get(c)
     }
@@ -653,6 +677,23 @@ mod tests {
         let bad = GOOD.replace("loss_gateway_to_mobile", "loss_sideways");
         let e = Scenario::parse("x", "d", &bad).unwrap_err().to_string();
         assert!(e.contains("loss_sideways") && e.contains("no_clear_text"), "{e}");
+    }
+
+    #[test]
+    fn beet_inner_gaps_are_beet_known_gaps_and_replace_them_with_the_extension() {
+        let beet = GOOD.replace("\"known_gaps\"", "\"mode\": \"beet\", \"known_gaps\"");
+        let with = |gaps: &str| beet.replace("\"known_gaps\"", &format!("\"beet_inner_gaps\": {gaps}, \"known_gaps\""));
+        let s = Scenario::parse("x", "d", &with("{\"loss_gateway_to_mobile\": \"issue 7\"}")).unwrap();
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", false, true).map(String::as_str), Some("issue 7"));
+        let s = Scenario::parse("x", "d", &with("{}")).unwrap();
+        assert_eq!(s.known_gap("loss_gateway_to_mobile", false, true), None, "closed by the extension");
+        assert!(s.known_gap("loss_gateway_to_mobile", false, false).is_some(), "open without it");
+        let e = Scenario::parse("x", "d", &with("{\"tunnel_up\": \"x\"}")).unwrap_err().to_string();
+        assert!(e.contains("\"tunnel_up\", which is no known gap"), "{e}");
+        let tunnel =
+            GOOD.replace("\"known_gaps\"", "\"beet_inner_gaps\": {\"loss_gateway_to_mobile\": \"x\"}, \"known_gaps\"");
+        let e = Scenario::parse("x", "d", &tunnel).unwrap_err().to_string();
+        assert!(e.contains("only for BEET mode"), "{e}");
     }
 
     #[test]

@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 
 use pfkey::kernel::{AfKey, Channel, Kernel, KernelError, MoveMechanism, MoveOutcome, SaEntry, SaId};
 use pfkey::message::{
-    Address, AlgKey, Endpoints, Extension, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, Selector, SockAddr,
-    Template, UpdateAddresses,
+    Address, AlgKey, BeetInner, Endpoints, Extension, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, Selector,
+    SockAddr, Template, UpdateAddresses,
 };
 use pfkey::wire::Dialect;
 use pfkey::wire::numbers::{
@@ -221,6 +221,7 @@ pub fn sa_spec(t: &TunnelSpec, flow: Flow, u: Uplink, layer: usize) -> SaSpec {
         Flow::GatewayToMobile => ([0x33 + k; 16], [0x44 + k; 32]),
     };
     SaSpec {
+        inner: None,
         satype: SaType::Esp,
         spi: flow.spi(layer),
         src: ep.src,
@@ -283,6 +284,10 @@ pub struct Peers {
     /// Whether the mobile's inbound SAs are added movable (`SADB_SAFLAGS_MOVABLE`, issue 7): set
     /// where the kernel has movable SAs and the tunnel is in tunnel mode.
     pub movable_inbound: bool,
+    /// Whether BEET SAs are added with both inner hosts ([`pfkey::message::BeetInner`]: ADDRESS_PROXY
+    /// and `SADB_X_EXT_INNER_ADDRESS_DST`): set where the kernel has the extension (the probe's
+    /// `beet_inner`). Otherwise a BEET SA carries only its inner source.
+    pub beet_inner: bool,
     seq: u32,
 }
 
@@ -291,7 +296,7 @@ impl Peers {
     pub fn open(spec: TunnelSpec) -> Result<Peers, HarnessError> {
         let mobile = in_netns(MOBILE_NS, || Ok(AfKey::open()?))?;
         let gateway = in_netns(GW_NS, || Ok(AfKey::open()?))?;
-        Ok(Peers { mobile, gateway, spec, movable_inbound: false, seq: 0x7e00_0000 })
+        Ok(Peers { mobile, gateway, spec, movable_inbound: false, beet_inner: false, seq: 0x7e00_0000 })
     }
 
     /// The kernel of `peer`.
@@ -318,7 +323,11 @@ impl Peers {
                     if self.movable_inbound && peer == Peer::Mobile && flow == Flow::GatewayToMobile {
                         spec = spec.movable();
                     }
-                    match sa_proxy(&t, flow, u) {
+                    if self.beet_inner && t.mode == TunnelMode::Beet {
+                        let (s, d) = flow.inner();
+                        spec.inner = Some(BeetInner::new(sa(IpAddr::V4(s)), sa(IpAddr::V4(d))));
+                    }
+                    match sa_proxy(&t, flow, u).filter(|_| spec.inner.is_none()) {
                         None => self.kernel(peer).add_sa(&spec)?,
                         Some(proxy) => self.add_sa_with_proxy(peer, &spec, proxy)?,
                     }

@@ -409,6 +409,7 @@ mod tests {
     fn short_names_are_the_names_the_renderer_prints() {
         let a = SockAddr::new("192.0.2.1".parse().unwrap());
         let sa = |encrypt: Option<EncryptAlg>, auth: Option<AuthAlg>| SaSpec {
+            inner: None,
             satype: SaType::Esp,
             spi: 1,
             src: a,

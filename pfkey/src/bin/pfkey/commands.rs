@@ -8,7 +8,8 @@ use clap::Args;
 use pfkey::kernel::tap::Direction;
 use pfkey::kernel::{Channel, Kernel, KernelEvent, MoveMechanism, MoveOutcome, SaEntry, SaId, XfrmKernel};
 use pfkey::message::{
-    AlgKey, Endpoints, Message, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, SockAddr, Template, UpdateAddresses,
+    AlgKey, BeetInner, Endpoints, Message, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, SockAddr, Template,
+    UpdateAddresses,
 };
 use pfkey::wire::Dialect;
 use pfkey::wire::numbers::{AuthAlg, EncryptAlg, Level, Mode, PolicyType, SADB_SAFLAGS_MOVABLE, SaState, SaType};
@@ -105,6 +106,10 @@ pub(crate) struct AddArgs {
     /// also finds it by its SPI at the host's other local addresses (spec/movable-inbound-sa.md).
     #[arg(long)]
     movable: bool,
+    /// Inner hosts of a BEET SA: SRC-DST (SADB_EXT_ADDRESS_PROXY and
+    /// SADB_X_EXT_INNER_ADDRESS_DST; a kernel without the latter ignores it).
+    #[arg(long, value_parser = args::endpoints, value_name = "SRC-DST")]
+    inner: Option<Endpoints>,
 }
 
 /// `get`: one SA.
@@ -385,12 +390,19 @@ pub(crate) fn add(k: &mut dyn Kernel, a: &AddArgs) -> Result<(), CliError> {
     if natt.is_some() && id.satype != SaType::Esp {
         return Err(CliError::Usage("--natt (UDP encapsulation) is for ESP SAs only".into()));
     }
+    let mode: Mode = a.mode.into();
+    if let Some(i) = &a.inner
+        && mode != Mode::Beet
+    {
+        return Err(CliError::Usage(format!("--inner {}-{} is for BEET SAs (--mode beet)", i.src, i.dst)));
+    }
     let sa = SaSpec {
+        inner: a.inner.map(|i| BeetInner::new(i.src, i.dst)),
         satype: id.satype,
         spi: id.spi,
         src: id.src,
         dst: id.dst,
-        mode: a.mode.into(),
+        mode,
         reqid: a.reqid,
         replay: a.replay,
         flags: if a.movable { SADB_SAFLAGS_MOVABLE } else { 0 },

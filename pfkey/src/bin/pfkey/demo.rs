@@ -55,6 +55,7 @@ fn key(first: u8, len: u8) -> Vec<u8> {
 
 fn esp_sa(spi: u32, src: &str, dst: &str, key_seed: u8) -> SaSpec {
     SaSpec {
+        inner: None,
         satype: SaType::Esp,
         spi,
         src: addr(src),

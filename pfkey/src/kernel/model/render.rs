@@ -56,6 +56,14 @@ pub(crate) fn sa_message(
     m.push(Extension::LifetimeCurrent(sa.current));
     m.push(Extension::AddressSrc(sa_address(&sa.src)));
     m.push(Extension::AddressDst(sa_address(&sa.dst)));
+    if let Some(i) = sa.inner.as_ref().filter(|_| sa.mode == Mode::Beet) {
+        // The selector's protocol (none: IPSEC_ULPROTO_ANY) and full-length prefixes.
+        let inner = |a: &SockAddr| Address::prefix(host(a), a.max_prefixlen(), IPSEC_ULPROTO_ANY);
+        m.push(Extension::AddressProxy(inner(&i.src)));
+        if let Some(d) = &i.dst {
+            m.push(Extension::InnerAddressDst(inner(d)));
+        }
+    }
     if keys {
         if let Some(a) = sa.auth.as_ref().filter(|a| !a.key.is_empty()) {
             m.push(Extension::KeyAuth(Key::new(&a.key)));

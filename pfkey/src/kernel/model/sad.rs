@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use crate::message::{AlgKey, Filter, Lifetime, Message, NatT, SockAddr};
+use crate::message::{AlgKey, BeetInner, Filter, Lifetime, Message, NatT, SockAddr};
 use crate::wire::numbers::ExtKind;
 use crate::wire::numbers::{
     AuthAlg, EncryptAlg, IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP, MessageType, Mode, NatTType, SADB_SAFLAGS_DECAP_DSCP,
@@ -45,6 +45,24 @@ pub(crate) fn xfrm_mode(mode: Mode) -> Option<Mode> {
 /// Whether an SA belongs to `proto` (`xfrm_id_proto_match`).
 fn proto_match(sa: &ModelSa, proto: u16) -> bool {
     proto == PROTO_ANY || sa.satype.proto() == Some(proto)
+}
+
+/// Patch 0013 (`pfkey_inner_daddr_from_msg`): a BEET SA's inner source (`SADB_EXT_ADDRESS_PROXY`)
+/// and destination (`SADB_X_EXT_INNER_ADDRESS_DST`). The destination is `EINVAL` outside BEET
+/// mode, without the source, in another family than it, or unspecified. Only BEET SAs keep them.
+fn beet_inner(m: &Message<'_>, mode: Mode) -> Result<Option<BeetInner>, Errno> {
+    let proxy = m.address(ExtKind::AddressProxy);
+    let dst = match m.address(ExtKind::InnerAddressDst) {
+        None => None,
+        Some(d) => {
+            let src = proxy.as_ref().ok_or(libc::EINVAL)?;
+            if mode != Mode::Beet || src.addr.is_v6() != d.addr.is_v6() || d.addr.ip().is_unspecified() {
+                return Err(libc::EINVAL);
+            }
+            Some(host(&d.addr))
+        }
+    };
+    Ok(proxy.filter(|_| mode == Mode::Beet).map(|p| BeetInner { src: host(&p.addr), dst }))
 }
 
 impl State {
@@ -131,6 +149,7 @@ impl State {
         if movable && mode != Mode::Tunnel {
             return Err(libc::EINVAL);
         }
+        let inner = if self.config.beet_inner { beet_inner(m, mode)? } else { None };
         let kept = SADB_SAFLAGS_NOECN | SADB_SAFLAGS_DECAP_DSCP | SADB_SAFLAGS_NOPMTUDISC;
         let key_bytes = |k: Option<crate::message::Key<'_>>| k.map_or_else(Vec::new, |k| k.key.into_owned());
         Ok(ModelSa {
@@ -149,6 +168,7 @@ impl State {
             soft: m.lifetime(ExtKind::LifetimeSoft).unwrap_or_default(),
             current: Lifetime { addtime: self.clock, ..Lifetime::default() },
             natt,
+            inner,
             replay: ReplayState::default(),
             acq_seq: m.header.seq,
             order: 0,

@@ -84,8 +84,8 @@ impl State {
             let clean = |e: Endpoints| Endpoints { src: host(&e.src), dst: host(&e.dst) };
             let endpoints = match mode {
                 Mode::Tunnel => Some(clean(rq.endpoints.ok_or(libc::EINVAL)?)),
-                // Linux's PF_KEY drops BEET endpoints; the model keeps them (as XFRM does).
-                Mode::Beet => rq.endpoints.map(clean),
+                // Stock PF_KEY drops BEET endpoints; patch 0012 keeps them (as XFRM does).
+                Mode::Beet if self.config.beet_inner => rq.endpoints.map(clean),
                 _ => None,
             };
             out.push(Template { proto: rq.proto, mode, level: template_level(optional, reqid), reqid, endpoints });

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{AlgKey, Lifetime, NatT, Selector, SockAddr, Template};
+use crate::message::{AlgKey, BeetInner, Lifetime, NatT, Selector, SockAddr, Template};
 use crate::wire::numbers::{AuthAlg, EncryptAlg, Mode, PolicyDir, PolicyType, SaState, SaType};
 
 /// Which kernel the model imitates.
@@ -30,6 +30,12 @@ pub struct ModelConfig {
     /// [`crate::kernel::model::ModelKernel::receive`] finds a movable SA by SPI when the lookup by
     /// destination misses. `false` (stock Linux): the flag is ignored and not reported.
     pub movable_inbound: bool,
+    /// BEET through PF_KEY (patches 0012, 0013): a BEET SA keeps its inner addresses
+    /// (`SADB_EXT_ADDRESS_PROXY`, `SADB_X_EXT_INNER_ADDRESS_DST`; the latter `EINVAL` outside BEET
+    /// mode, without the former, across families or unspecified) and reports them, and a BEET
+    /// template keeps its endpoints. `false` (stock Linux): both are dropped.
+    #[serde(default)]
+    pub beet_inner: bool,
 }
 
 impl Default for ModelConfig {
@@ -40,6 +46,7 @@ impl Default for ModelConfig {
             migrate_natt: true,
             aead: true,
             movable_inbound: true,
+            beet_inner: true,
         }
     }
 }
@@ -53,6 +60,7 @@ impl ModelConfig {
             migrate_natt: false,
             aead: false,
             movable_inbound: false,
+            beet_inner: false,
         }
     }
 
@@ -64,6 +72,7 @@ impl ModelConfig {
             migrate_natt: true,
             aead: true,
             movable_inbound: true,
+            beet_inner: true,
         }
     }
 }
@@ -112,6 +121,9 @@ pub struct ModelSa {
     pub current: Lifetime,
     /// UDP encapsulation.
     pub natt: Option<NatT>,
+    /// A BEET SA's inner addresses (kept only under [`ModelConfig::beet_inner`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<BeetInner>,
     /// Anti-replay state.
     pub replay: ReplayState,
     /// The ACQUIRE seq this SA answers (`km.seq`; 0 when none).
@@ -221,6 +233,7 @@ impl ModelSa {
             soft: Lifetime::default(),
             current: Lifetime { addtime: clock, ..Lifetime::default() },
             natt: None,
+            inner: None,
             replay: ReplayState::default(),
             acq_seq,
             order,

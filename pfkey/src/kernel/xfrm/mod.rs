@@ -558,9 +558,10 @@ impl Kernel for XfrmKernel {
     }
 
     /// Only [`Capabilities::movable_inbound`] is probed over XFRM; the PF_KEY extensions are
-    /// `Unknown` here.
+    /// `Unknown` here, except [`Capabilities::beet_inner`]: XFRM always carries a BEET SA's inner
+    /// addresses (its selector) and a template's endpoints.
     fn capabilities(&mut self) -> Result<Capabilities, KernelError> {
-        Ok(Capabilities { movable_inbound: self.movable_inbound()?, ..Capabilities::UNKNOWN })
+        Ok(Capabilities { movable_inbound: self.movable_inbound()?, beet_inner: Support::Yes, ..Capabilities::UNKNOWN })
     }
 
     fn delete_sa(&mut self, id: &SaId) -> Result<(), KernelError> {

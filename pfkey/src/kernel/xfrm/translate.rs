@@ -19,7 +19,8 @@ use zerocopy::IntoBytes;
 use super::wire::*;
 use crate::kernel::{KernelError, SaEntry};
 use crate::message::{
-    AlgKey, Endpoints, Lifetime, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, Selector, SockAddr, Template,
+    AlgKey, BeetInner, Endpoints, Lifetime, Migrate, MigrateBundle, NatT, PolicySpec, SaSpec, Selector, SockAddr,
+    Template,
 };
 use crate::wire::numbers::*;
 
@@ -278,6 +279,40 @@ const SA_FLAG_MAP: [(u32, u8); 3] = [
 /// The most packets `af_key` lets a (non-ESN) replay window hold.
 const MAX_REPLAY: u8 = 32;
 
+/// The selector of an SA whose outer family is `family`: that family alone, or a BEET SA's inner
+/// hosts (`SaSpec::inner`, which `af_key` takes from `SADB_EXT_ADDRESS_PROXY` and
+/// `SADB_X_EXT_INNER_ADDRESS_DST`). `None` where `af_key` with the series answers `EINVAL`: an
+/// inner destination outside BEET mode, or inner hosts of two families.
+fn sa_selector(sa: &SaSpec, family: u16) -> Option<XfrmSelector> {
+    let Some(inner) = &sa.inner else {
+        return Some(XfrmSelector { family, ..Default::default() });
+    };
+    let (saddr, sfamily) = xaddr(inner.src.ip());
+    let mut sel = XfrmSelector { family: sfamily, saddr, prefixlen_s: inner.src.max_prefixlen(), ..Default::default() };
+    if let Some(d) = inner.dst {
+        let (daddr, dfamily) = xaddr(d.ip());
+        if sa.mode != Mode::Beet || dfamily != sfamily || d.ip().is_unspecified() {
+            return None;
+        }
+        sel.daddr = daddr;
+        sel.prefixlen_d = d.max_prefixlen();
+    }
+    Some(sel)
+}
+
+/// The inner hosts of a BEET SA read from its selector (see [`sa_selector`]).
+fn inner_of(mode: Mode, sel: &XfrmSelector) -> Result<Option<BeetInner>, XfrmParseError> {
+    if mode != Mode::Beet || sel.family == 0 {
+        return Ok(None);
+    }
+    let src = sockaddr(&sel.saddr, sel.family)?;
+    if src.ip().is_unspecified() {
+        return Ok(None);
+    }
+    let dst = sockaddr(&sel.daddr, sel.family)?;
+    Ok(Some(BeetInner { src, dst: (!dst.ip().is_unspecified()).then_some(dst) }))
+}
+
 /// An SA as `struct xfrm_usersa_info` plus its attributes (algorithms, NAT-T), for
 /// `XFRM_MSG_NEWSA`/`UPDSA`.
 pub fn sa_request(sa: &SaSpec, msg_type: u16, op: &'static str) -> Result<NlRequest, KernelError> {
@@ -302,7 +337,7 @@ pub fn sa_request(sa: &SaSpec, msg_type: u16, op: &'static str) -> Result<NlRequ
         }
     }
     let info = XfrmUsersaInfo {
-        sel: XfrmSelector { family, ..Default::default() },
+        sel: sa_selector(sa, family).ok_or_else(|| einval(op))?,
         id: XfrmId { daddr, spi: sa.spi.into(), proto, pad: [0; 3] },
         saddr,
         lft: lifetime_cfg(sa.hard, sa.soft),
@@ -392,12 +427,14 @@ fn alg_key<A: From<u8>>(list: &'static [AlgName], v: &[u8], trunc: bool) -> Resu
 /// zero for "none"; state `larval` for an SA without algorithms, `mature` otherwise).
 pub fn sa_from_xfrm(info: &XfrmUsersaInfo, attrs: Attrs<'_>) -> Result<SaEntry, XfrmParseError> {
     let satype = satype_of(info.id.proto)?;
+    let mode = mode_from_xfrm(info.mode)?;
     let mut spec = SaSpec {
+        inner: inner_of(mode, &info.sel)?,
         satype,
         spi: info.id.spi.get(),
         src: sockaddr(&info.saddr, info.family)?,
         dst: sockaddr(&info.id.daddr, info.family)?,
-        mode: mode_from_xfrm(info.mode)?,
+        mode,
         reqid: info.reqid,
         replay: info.replay_window,
         flags: SA_FLAG_MAP.iter().filter(|(_, x)| info.flags & x != 0).fold(0, |f, (s, _)| f | s),
@@ -716,6 +753,27 @@ mod tests {
         let back = sa_from_xfrm(&info, attrs).unwrap().spec;
         assert_eq!(back.hard, Some(Lifetime::default()));
         assert_eq!(SaSpec { hard: None, soft: None, replay: 32, ..back }, sa);
+    }
+
+    #[test]
+    fn a_beet_sas_inner_hosts_are_its_selector_both_ways() {
+        let mut sa = SaSpec::esp_tunnel_gcm(0x1000, ip("192.0.2.1"), ip("198.51.100.1"), 7, &[0; 20]);
+        sa.mode = Mode::Beet;
+        sa.inner = Some(BeetInner::new(ip("2001:db8:a::1"), ip("2001:db8:b::1")));
+        let mut req = sa_request(&sa, msg::NEWSA, "t").unwrap();
+        let p = payload(&mut req);
+        let info: XfrmUsersaInfo = read(&p, "info").unwrap();
+        assert_eq!((info.sel.family, info.sel.prefixlen_s, info.sel.prefixlen_d), (10, 128, 128));
+        assert_eq!((info.family, info.mode), (2, XFRM_MODE_BEET));
+        let back = sa_from_xfrm(&info, Attrs::after::<XfrmUsersaInfo>(&p)).unwrap().spec;
+        assert_eq!(back.inner, sa.inner);
+        // As af_key with the series: an inner destination outside BEET mode, or of another
+        // family than the inner source, is EINVAL.
+        sa.mode = Mode::Tunnel;
+        assert!(matches!(sa_request(&sa, msg::NEWSA, "t"), Err(KernelError::Errno { errno: libc::EINVAL, .. })));
+        sa.mode = Mode::Beet;
+        sa.inner = Some(BeetInner::new(ip("10.1.0.1"), ip("2001:db8:b::1")));
+        assert!(matches!(sa_request(&sa, msg::NEWSA, "t"), Err(KernelError::Errno { errno: libc::EINVAL, .. })));
     }
 
     #[test]
