@@ -149,7 +149,15 @@ impl State {
         if movable && mode != Mode::Tunnel {
             return Err(libc::EINVAL);
         }
-        let inner = if self.config.beet_inner { beet_inner(m, mode)? } else { None };
+        let inner = if self.config.beet_inner {
+            beet_inner(m, mode)?
+        } else {
+            // Stock af_key: ADDRESS_PROXY still goes into the selector's source and is reported
+            // back; extension 32 is unknown and skipped (seen by the differential suite).
+            m.address(ExtKind::AddressProxy)
+                .filter(|_| mode == Mode::Beet)
+                .map(|p| BeetInner { src: host(&p.addr), dst: None })
+        };
         let kept = SADB_SAFLAGS_NOECN | SADB_SAFLAGS_DECAP_DSCP | SADB_SAFLAGS_NOPMTUDISC;
         let key_bytes = |k: Option<crate::message::Key<'_>>| k.map_or_else(Vec::new, |k| k.key.into_owned());
         Ok(ModelSa {
