@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use pfkey::kernel::{AfKey, Capabilities, Channel, GetSpi, Kernel, KernelError, Support};
+use pfkey::kernel::{AfKey, Capabilities, Channel, GetSpi, Kernel, Support};
 use pfkey::message::{Endpoints, Message, Migrate, MigrateBundle, NatT, PolicySpec, Selector, UpdateAddresses};
 use pfkey::socket::PfKeySocket;
 use pfkey::wire::Dialect;
@@ -71,26 +71,13 @@ fn raw_request(bytes: &[u8]) -> Result<i32, GuestError> {
     msg[8..12].copy_from_slice(&0x0bad_0001u32.to_ne_bytes());
     msg[12..16].copy_from_slice(&pid.to_ne_bytes());
     let ty = msg[1];
-    match sock.send(&msg) {
-        Ok(()) => {}
-        Err(KernelError::Errno { errno, .. }) => return Ok(errno),
-        Err(e) => return Err(e.into()),
-    }
-    let end = Instant::now() + Duration::from_secs(3);
-    let mut buf = Vec::new();
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() || !sock.recv(&mut buf, Some(left))? {
-            return Err(KernelError::Timeout { op: "bad-input request", timeout: Duration::from_secs(3) }.into());
-        }
-        if buf.len() >= 16
+    crate::failmig::send_await_errno(&mut sock, &msg, "bad-input request", |buf| {
+        let ours = buf.len() >= 16
             && buf[1] == ty
             && buf[8..12] == 0x0bad_0001u32.to_ne_bytes()
-            && buf[12..16] == pid.to_ne_bytes()
-        {
-            return Ok(i32::from(buf[2]));
-        }
-    }
+            && buf[12..16] == pid.to_ne_bytes();
+        ours.then(|| i32::from(buf[2]))
+    })
 }
 
 /// One refused request: its name, the bytes, the errno it must get.

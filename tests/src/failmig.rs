@@ -151,6 +151,34 @@ pub(crate) fn refused_unchanged(got: i32, want: i32, before: &Snapshot, after: &
     }
 }
 
+/// Sends `bytes` on `ch` and waits up to 3 s for the answer `answer` recognises (it returns the
+/// answer's errno, 0 for success); a send the kernel fails is answered by its errno. Shared by
+/// the raw requests of this module and of [`crate::badinput`].
+pub(crate) fn send_await_errno<C: Channel>(
+    ch: &mut C,
+    bytes: &[u8],
+    op: &'static str,
+    answer: impl Fn(&[u8]) -> Option<i32>,
+) -> Result<i32, GuestError> {
+    const WAIT: Duration = Duration::from_secs(3);
+    match ch.send(bytes) {
+        Ok(()) => {}
+        Err(KernelError::Errno { errno, .. }) => return Ok(errno),
+        Err(e) => return Err(e.into()),
+    }
+    let end = Instant::now() + WAIT;
+    let mut buf = Vec::new();
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() || !ch.recv(&mut buf, Some(left))? {
+            return Err(KernelError::Timeout { op, timeout: WAIT }.into());
+        }
+        if let Some(errno) = answer(&buf) {
+            return Ok(errno);
+        }
+    }
+}
+
 /// Sends `msg` as raw bytes on `k`'s socket and returns the errno of the MIGRATE reply to it
 /// (0: the kernel accepted it).
 fn raw_migrate(k: &mut AfKey, mut msg: Message<'static>, seq: u32) -> Result<i32, GuestError> {
@@ -158,29 +186,17 @@ fn raw_migrate(k: &mut AfKey, mut msg: Message<'static>, seq: u32) -> Result<i32
     msg.header.seq = seq;
     msg.header.pid = pid;
     let bytes = msg.to_bytes(Dialect::Linux)?;
-    match k.channel_mut().send(&bytes) {
-        Ok(()) => {}
-        Err(KernelError::Errno { errno, .. }) => return Ok(errno),
-        Err(e) => return Err(e.into()),
-    }
-    let end = Instant::now() + Duration::from_secs(3);
-    let mut buf = Vec::new();
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() || !k.channel_mut().recv(&mut buf, Some(left))? {
-            return Err(KernelError::Timeout { op: "SADB_X_MIGRATE (raw)", timeout: Duration::from_secs(3) }.into());
+    send_await_errno(k.channel_mut(), &bytes, "SADB_X_MIGRATE (raw)", |buf| {
+        let m = Message::parse(buf, Dialect::Linux).ok()?;
+        if m.msg_type() != MessageType::XMigrate {
+            return None;
         }
-        let Ok(m) = Message::parse(&buf, Dialect::Linux) else { continue };
-        if m.msg_type() == MessageType::XMigrate {
-            if (m.header.seq, m.header.pid) == (seq, pid) {
-                return Ok(i32::from(m.errno()));
-            }
-            if (m.header.seq, m.header.pid, m.errno()) == (0, 0, 0) {
-                // The broadcast of an accepted MIGRATE.
-                return Ok(0);
-            }
+        if (m.header.seq, m.header.pid) == (seq, pid) {
+            return Some(i32::from(m.errno()));
         }
-    }
+        // The broadcast of an accepted MIGRATE.
+        ((m.header.seq, m.header.pid, m.errno()) == (0, 0, 0)).then_some(0)
+    })
 }
 
 /// How a refused MIGRATE is sent.
