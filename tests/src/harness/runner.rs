@@ -57,6 +57,8 @@ pub struct MoveRecord {
     pub requests: Vec<(String, bool)>,
     /// Each step and how long it took (ms).
     pub steps: Vec<(String, f64)>,
+    /// Each step's start and end (ms since the traffic started).
+    pub spans: Vec<(String, f64, f64)>,
     /// The move steps the kernel refused: (step and request, error).
     pub refused: Vec<(String, String)>,
 }
@@ -494,11 +496,13 @@ fn do_moves(
             start_realtime_ns: realtime_ns(),
             end_realtime_ns: 0,
             steps: Vec::new(),
+            spans: Vec::new(),
             requests: Vec::new(),
             refused: Vec::new(),
         };
         for step in &s.steps {
             let t = Instant::now();
+            let step_start_ms = ms_since(clock);
             match *step {
                 // A refused MIGRATE changes nothing (lab::failmig): the schedule goes on, and
                 // `migrate_accepted` reports the errno.
@@ -523,6 +527,7 @@ fn do_moves(
                 Step::Pause(ms) => std::thread::sleep(Duration::from_millis(ms)),
             }
             rec.steps.push((step.to_string(), t.elapsed().as_secs_f64() * 1000.0));
+            rec.spans.push((step.to_string(), step_start_ms, ms_since(clock)));
         }
         rec.end_ms = ms_since(clock);
         rec.end_realtime_ns = realtime_ns();
@@ -611,6 +616,31 @@ fn largest_gap_from(recv: &RecvLog, from_ms: f64) -> f64 {
         }
     }
     gap
+}
+
+/// Margin around a per-SA update step for datagrams in flight and the guest's 4 ms clock ticks.
+const UPDATE_MARGIN_MS: f64 = 20.0;
+
+/// The known gap of the per-SA update's window (spec Section 8.2).
+static UPDATE_WINDOW_GAP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    "per-SA update window (spec Section 8.2): between a peer's SADB_UPDATE and its SADB_X_SPDUPDATE its SA and \
+     the policy's template disagree, so the sender's outbound lookup finds no SA and the receiver's inbound policy \
+     check refuses what the moved SA decrypted; a movable inbound SA does not close this one"
+        .to_string()
+});
+
+/// The windows (ms, margins included) in which a per-SA update step leaves `flow` with SA and
+/// template disagreeing: the sender's `out:update` and the receiver's `in:update` and
+/// `fwd:update` steps. Empty when the scenario moves with `SADB_X_MIGRATE`.
+fn update_windows(m: &Measured, flow: Flow) -> Vec<(f64, f64)> {
+    let (sender, receiver) = if flow == Flow::MobileToGateway { ("mobile", "gateway") } else { ("gateway", "mobile") };
+    let names = [format!("{sender}:out:update"), format!("{receiver}:in:update"), format!("{receiver}:fwd:update")];
+    m.moves
+        .iter()
+        .flat_map(|mv| mv.spans.iter())
+        .filter(|(step, _, _)| names.contains(step))
+        .map(|&(_, a, b)| (a - UPDATE_MARGIN_MS, b + UPDATE_MARGIN_MS))
+        .collect()
 }
 
 fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
@@ -761,7 +791,26 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
             (false, _) => "kernel without movable SAs: inbound SAs found by (daddr, SPI, proto) only",
         };
         let detail = format!("{detail}; {inbound}");
-        let covered = if outside == 0 || (broken_from_start && st.received == 0) { gap(&name) } else { None };
+        let mut covered = if outside == 0 || (broken_from_start && st.received == 0) { gap(&name) } else { None };
+        // A check held to the full contract (here: the direction a movable inbound SA closes)
+        // still has the per-SA update's own window (spec Section 8.2) when the scenario moves
+        // with it: what was sent while the sender's outbound or the receiver's inbound or
+        // forward update step ran. Losses there, and only there, are that known gap.
+        let mut detail = detail;
+        if covered.is_none() && st.lost > 0 {
+            let windows = update_windows(m, *flow);
+            let (send, recv) = log(*flow);
+            let in_update = FlowStats::analyze(send, recv, after_ms, &windows).lost_in_windows;
+            if !windows.is_empty() && in_update == st.lost {
+                detail = format!(
+                    "{detail}; all {} lost were sent within a per-SA update step's window ({} windows, {UPDATE_MARGIN_MS:.0} ms \
+                     margins)",
+                    st.lost,
+                    windows.len()
+                );
+                covered = Some(&*UPDATE_WINDOW_GAP);
+            }
+        }
         let mut c = CheckResult::new(&s.name, &name, st.lost == 0, covered, detail);
         c.sent = Some(st.sent);
         c.received = Some(st.received);
@@ -1195,7 +1244,7 @@ fn mentions(text: &str, addr: &IpAddr) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::mentions;
+    use super::{Flow, Measured, MoveRecord, UPDATE_MARGIN_MS, Uplink, mentions, update_windows};
     use std::net::IpAddr;
 
     fn a(s: &str) -> IpAddr {
@@ -1212,5 +1261,40 @@ mod tests {
         assert_eq!(mentions(text, &a("2001:db8:a::10")), 2);
         assert_eq!(mentions(text, &a("2001:db8:a::1")), 0);
         assert_eq!(mentions(text, &a("2001:db8:ff::1")), 1);
+    }
+
+    #[test]
+    fn update_windows_are_the_senders_outbound_and_the_receivers_inbound_steps() {
+        let span = |n: &str, a: f64| (n.to_string(), a, a + 10.0);
+        let mv = MoveRecord {
+            index: 0,
+            to: Uplink::Lte,
+            start_ms: 1000.0,
+            end_ms: 1600.0,
+            start_realtime_ns: 0,
+            end_realtime_ns: 0,
+            requests: Vec::new(),
+            steps: Vec::new(),
+            spans: vec![
+                span("mobile:out:update", 1000.0),
+                span("mobile:route", 1010.0),
+                span("mobile:in:update", 1020.0),
+                span("mobile:fwd:update", 1030.0),
+                span("pause:500", 1040.0),
+                span("gateway:out:update", 1540.0),
+                span("gateway:in:update", 1550.0),
+                span("gateway:fwd:update", 1560.0),
+            ],
+            refused: Vec::new(),
+        };
+        let m = Measured { moves: vec![mv], ..Measured::default() };
+        let w = |a: f64| (a - UPDATE_MARGIN_MS, a + 10.0 + UPDATE_MARGIN_MS);
+        assert_eq!(update_windows(&m, Flow::GatewayToMobile), vec![w(1020.0), w(1030.0), w(1540.0)]);
+        assert_eq!(update_windows(&m, Flow::MobileToGateway), vec![w(1000.0), w(1550.0), w(1560.0)]);
+        let migrate = Measured {
+            moves: vec![MoveRecord { spans: vec![span("mobile:out", 1000.0)], ..m.moves[0].clone() }],
+            ..Measured::default()
+        };
+        assert!(update_windows(&migrate, Flow::MobileToGateway).is_empty());
     }
 }
