@@ -1,0 +1,1 @@
+//! IKEv2 cryptography (RFC 7296 §2.13–2.18, RFC 5282, RFC 3526, RFC 5903, RFC 8031).

@@ -1,0 +1,11 @@
+//! `ikev2d`: a reference IKEv2 daemon (RFC 7296).
+//!
+//! Built in layers, each testable alone:
+//! - [`codec`]: the IKEv2 header and payloads, in the same two layers as `pfkey` (a zero-copy
+//!   wire layer of fixed headers, and a message layer of typed payloads with typed errors);
+//! - [`crypto`]: PRFs and prf+, key derivation (RFC 7296 §2.13–2.18), the SK payload's ciphers,
+//!   Diffie-Hellman groups 14, 19 and 31, and PSK authentication.
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod crypto;
