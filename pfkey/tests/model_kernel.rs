@@ -1026,7 +1026,7 @@ fn reported_flags(s: &mut ModelSocket, spi: u32, src: &str, dst: &str) -> u32 {
 }
 
 #[test]
-fn the_movable_flag_is_kept_refused_outside_tunnel_mode_and_ignored_by_stock() {
+fn the_movable_flag_is_kept_in_tunnel_and_beet_mode_refused_in_transport_and_ignored_by_stock() {
     let k = ModelKernel::with_config(ModelConfig::patched());
     let mut s = k.socket();
     add_ok(&mut s, &cbc(0x900, "192.0.2.1", "192.0.2.2").movable());
@@ -1037,6 +1037,10 @@ fn the_movable_flag_is_kept_refused_outside_tunnel_mode_and_ignored_by_stock() {
     transport.mode = Mode::Transport;
     assert_eq!(errno(&mut s, add(&transport)), EINVAL);
     assert_eq!(k.sad().len(), 2, "nothing added");
+    let mut beet = cbc(0x903, "192.0.2.1", "192.0.2.2").movable();
+    beet.mode = Mode::Beet;
+    add_ok(&mut s, &beet);
+    assert_eq!(reported_flags(&mut s, 0x903, "192.0.2.1", "192.0.2.2"), SADB_SAFLAGS_MOVABLE);
 
     let stock = ModelKernel::with_config(ModelConfig::stock_linux());
     let mut s = stock.socket();
@@ -1066,6 +1070,13 @@ fn a_movable_sa_receives_at_another_address_with_one_replay_window() {
     add_ok(&mut s, &cbc(0x910, "192.0.2.1", "192.0.2.4").movable());
     assert!(matches!(rx("192.0.2.2", 5), Err(ModelError::NoSuchSa { .. })));
     assert_eq!(rx("192.0.2.4", 5).unwrap().seq, 5, "the exact lookup still works");
+
+    // A BEET SA is found the same way.
+    let mut beet = cbc(0x920, "192.0.2.1", "192.0.2.5").movable();
+    beet.mode = Mode::Beet;
+    add_ok(&mut s, &beet);
+    assert_eq!(k.receive(a("192.0.2.2"), 0x920, SaType::Esp, 1, 100).unwrap().seq, 1);
+    assert_eq!(k.receive(a("192.0.2.5"), 0x920, SaType::Esp, 1, 100), Err(ModelError::Replay { seq: 1 }));
 }
 
 #[test]

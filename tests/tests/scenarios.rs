@@ -86,13 +86,14 @@ fn known_gaps_are_only_the_measured_stock_kernel_gaps_and_say_why() {
         }
         if s.mode == TunnelMode::Beet {
             assert_eq!(s.known_gaps.len(), CHECKS.len(), "{}: BEET marks every check", s.name);
-            // With BEET through PF_KEY only issue 7's gap remains (movable SAs are tunnel-mode).
+            // With BEET through PF_KEY only issue 7's gap remains, and movable SAs close it.
             let left: Vec<_> = s.beet_inner_gaps.keys().map(String::as_str).collect();
             assert_eq!(left, ["loss_gateway_to_mobile"], "{}", s.name);
             assert!(s.beet_inner_gaps["loss_gateway_to_mobile"].contains("issue 7"), "{}", s.name);
             for c in CHECKS.iter().map(|(c, _)| *c) {
                 assert_eq!(s.known_gap(c, false, true).is_some(), c == "loss_gateway_to_mobile", "{}: {c}", s.name);
                 assert!(s.known_gap(c, false, false).is_some(), "{}: {c} without the extension", s.name);
+                assert!(s.known_gap(c, true, true).is_none(), "{}: {c} with movable SAs and BEET", s.name);
             }
         } else {
             assert!(s.beet_inner_gaps.is_empty(), "{}", s.name);
@@ -129,17 +130,21 @@ fn per_sa_updates_and_nat_t_changes_are_covered_and_say_what_they_need() {
 }
 
 /// Issue 7's gateway-to-mobile gap is closed by movable inbound SAs exactly where the fallback
-/// applies: tunnel mode, one outer family (the fallback compares it) and one encapsulation (an
-/// inbound SA accepts one) across the moves. Elsewhere, and on kernels without the flag, it stays
-/// a known gap; the IPv4 and IPv6 make-before-break scenarios are among the closed ones.
+/// applies: tunnel or BEET mode, one outer family (the fallback compares it) and one encapsulation
+/// (an inbound SA accepts one) across the moves. Elsewhere, and on kernels without the flag, it
+/// stays a known gap; the IPv4, IPv6 and BEET make-before-break scenarios are among the closed
+/// ones.
 #[test]
 fn movable_inbound_sas_close_issue_7_where_the_fallback_applies() {
     let all = all();
     for s in &all {
         let family_change = s.outer.on(Uplink::Wifi) != s.outer.on(Uplink::Lte);
         let encap_switch = s.udp_encap.on(Uplink::Wifi).is_some() != s.udp_encap.on(Uplink::Lte).is_some();
-        let applies = s.mode == TunnelMode::Tunnel && !family_change && !encap_switch;
-        let g2m = s.known_gaps.get("loss_gateway_to_mobile").is_some_and(|why| why.contains("issue 7"));
+        let applies = !family_change && !encap_switch;
+        let issue7 = |gaps: &std::collections::BTreeMap<String, String>| {
+            gaps.get("loss_gateway_to_mobile").is_some_and(|why| why.contains("issue 7"))
+        };
+        let g2m = issue7(&s.known_gaps) || (s.mode == TunnelMode::Beet && issue7(&s.beet_inner_gaps));
         let want: Vec<String> = if applies && g2m { vec!["loss_gateway_to_mobile".into()] } else { Vec::new() };
         assert_eq!(s.movable_closes, want, "{}", s.name);
         let has = s.known_gaps.contains_key("loss_gateway_to_mobile");
@@ -147,5 +152,7 @@ fn movable_inbound_sas_close_issue_7_where_the_fallback_applies() {
         assert_eq!(s.known_gap("loss_gateway_to_mobile", false, false).is_some(), has, "{}", s.name);
     }
     let closed: Vec<&str> = all.iter().filter(|s| !s.movable_closes.is_empty()).map(|s| s.name.as_str()).collect();
-    assert!(closed.contains(&"mbb-mobile-first") && closed.contains(&"outer-v6-v6"), "{closed:?}");
+    for name in ["mbb-mobile-first", "outer-v6-v6", "beet-mobile-first"] {
+        assert!(closed.contains(&name), "{name} not in {closed:?}");
+    }
 }

@@ -225,7 +225,7 @@ pub struct Capabilities {
     pub migrate_reply: Support,
     /// AEAD algorithms (AES-GCM ...) in `SADB_ADD`/`SADB_UPDATE`.
     pub aead: Support,
-    /// Movable inbound tunnel-mode SAs ([`crate::wire::numbers::SADB_SAFLAGS_MOVABLE`]): one SA
+    /// Movable inbound tunnel and BEET SAs ([`crate::wire::numbers::SADB_SAFLAGS_MOVABLE`]): one SA
     /// found by its SPI at every local address of the host while a move is in progress. See
     /// [`Capabilities::inbound_continuity`].
     #[serde(default = "Support::unknown")]

@@ -26,7 +26,7 @@ pub const IPSEC_PROTO_ANY: u16 = 255;
 pub const IPSEC_MANUAL_REQID_MAX: u32 = 0x3fff;
 /// `SADB_SAFLAGS_PFS`.
 pub const SADB_SAFLAGS_PFS: u32 = 1;
-/// `SADB_SAFLAGS_MOVABLE` (this project's kernel series, patch 0010): an inbound tunnel-mode SA
+/// `SADB_SAFLAGS_MOVABLE` (this project's kernel series, patch 0010): an inbound tunnel or BEET SA
 /// that a packet finds by its SPI and protocol at any local unicast address of the host, once the
 /// lookup by destination misses (`spec/movable-inbound-sa.md`). Bit 28: RFC 2367 defines bit 0,
 /// Linux uses bits 29–31 and the KAME stacks keep `SADB_X_EXT_*` in bits 0–11

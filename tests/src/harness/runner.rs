@@ -350,10 +350,10 @@ fn flow_id(flow: Flow) -> u8 {
 
 fn measure(s: &Scenario, m: &mut Measured) -> Result<(), HarnessError> {
     // Issue 7: the mobile's inbound SAs are movable where the kernel has movable SAs (probed in
-    // the harness's namespace; it changes nothing) and the tunnel is in tunnel mode.
+    // the harness's namespace; it changes nothing), in tunnel and in BEET mode.
     let caps = AfKey::open()?.capabilities()?;
     m.continuity = Some(caps.inbound_continuity());
-    m.movable = caps.movable_inbound == Support::Yes && s.mode == TunnelMode::Tunnel;
+    m.movable = caps.movable_inbound == Support::Yes;
     topology::build(&s.outer)?;
     // BEET through PF_KEY: the SAs carry their inner destination where the kernel has it.
     m.beet_inner = caps.beet_inner == Support::Yes && s.mode == TunnelMode::Beet;
@@ -787,7 +787,6 @@ fn judge(s: &Scenario, m: &Measured, report: &mut ScenarioReport) {
         // Which mechanism kept the mobile's inbound SAs reachable at the old address (issue 7).
         let inbound = match (m.movable, m.continuity) {
             (true, _) => "mobile inbound SAs movable (found by SPI at any local address, one replay window)",
-            (false, Some(InboundContinuity::Movable)) => "movable SAs not used (not tunnel mode)",
             (false, _) => "kernel without movable SAs: inbound SAs found by (daddr, SPI, proto) only",
         };
         let detail = format!("{detail}; {inbound}");

@@ -51,7 +51,7 @@
 //! Every check of [`CHECKS`] runs in every scenario and must pass, except those listed under
 //! `known_gaps` with the reason: their failure is reported as a known gap, with its numbers.
 //!
-//! `movable_closes` (tunnel mode only) lists known gaps that a movable inbound SA closes (issue 7,
+//! `movable_closes` lists known gaps that a movable inbound SA closes (issue 7,
 //! `spec/movable-inbound-sa.md`): where the kernel has movable SAs (the probe's
 //! `movable_inbound`), the mobile's inbound SAs are added with `SADB_SAFLAGS_MOVABLE` and these
 //! checks are held to the full contract; elsewhere they stay known gaps.
@@ -556,9 +556,6 @@ impl Scenario {
         for k in &f.movable_closes {
             if !f.known_gaps.contains_key(k) {
                 return Err(invalid(format!("movable_closes names {k:?}, which is no known gap")));
-            }
-            if f.mode != TunnelMode::Tunnel {
-                return Err(invalid("movable_closes: only tunnel-mode SAs are movable".into()));
             }
         }
         for k in f.beet_inner_gaps.keys() {

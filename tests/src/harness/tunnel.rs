@@ -282,7 +282,7 @@ pub struct Peers {
     /// The tunnel they carry.
     pub spec: TunnelSpec,
     /// Whether the mobile's inbound SAs are added movable (`SADB_SAFLAGS_MOVABLE`, issue 7): set
-    /// where the kernel has movable SAs and the tunnel is in tunnel mode.
+    /// where the kernel has movable SAs (tunnel and BEET mode).
     pub movable_inbound: bool,
     /// Whether BEET SAs are added with both inner hosts ([`pfkey::message::BeetInner`]: ADDRESS_PROXY
     /// and `SADB_X_EXT_INNER_ADDRESS_DST`): set where the kernel has the extension (the probe's

@@ -102,7 +102,7 @@ pub(crate) struct AddArgs {
     /// UDP encapsulation (ESP-in-UDP, NAT-T): SPORT:DPORT.
     #[arg(long, value_parser = args::natt, value_name = "SPORT:DPORT")]
     natt: Option<NatT>,
-    /// Mark an inbound tunnel-mode SA movable (SADB_SAFLAGS_MOVABLE): a kernel with the flag
+    /// Mark an inbound tunnel or BEET SA movable (SADB_SAFLAGS_MOVABLE): a kernel with the flag
     /// also finds it by its SPI at the host's other local addresses (spec/movable-inbound-sa.md).
     #[arg(long)]
     movable: bool,

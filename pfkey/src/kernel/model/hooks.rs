@@ -77,7 +77,7 @@ impl State {
     }
 
     /// `xfrm_input`'s lookup with patch 0009's fallback: the SA at (`dst`, SPI, type), else the
-    /// one mature movable tunnel-mode SA of that SPI, type and family (none when two share
+    /// one mature movable tunnel or BEET SA of that SPI, type and family (none when two share
     /// them). `dst` is a local unicast address of the host (the model has no others).
     fn input_sa(&self, dst: &SockAddr, spi: u32, satype: SaType) -> Result<usize, ModelError> {
         self.usable(dst, spi, satype).or_else(|e| {
@@ -88,7 +88,7 @@ impl State {
                 x.spi == spi
                     && x.satype == satype
                     && x.flags & SADB_SAFLAGS_MOVABLE != 0
-                    && x.mode == Mode::Tunnel
+                    && matches!(x.mode, Mode::Tunnel | Mode::Beet)
                     && matches!(x.state, SaState::Mature | SaState::Dying)
                     && x.dst.ip().is_ipv4() == dst.ip().is_ipv4()
             });

@@ -144,9 +144,9 @@ impl State {
                 return Err(libc::EINVAL);
             }
         }
-        // Patch 0010: the movable flag is an inbound tunnel-mode flag.
+        // Patch 0010: the movable flag is an inbound tunnel or BEET flag.
         let movable = self.config.movable_inbound && sa.flags & SADB_SAFLAGS_MOVABLE != 0;
-        if movable && mode != Mode::Tunnel {
+        if movable && !matches!(mode, Mode::Tunnel | Mode::Beet) {
             return Err(libc::EINVAL);
         }
         let inner = if self.config.beet_inner {

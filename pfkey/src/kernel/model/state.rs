@@ -26,7 +26,7 @@ pub struct ModelConfig {
     /// `false` (stock Linux): `af_key` looks algorithms up in the cipher list only and answers
     /// `ENOSYS` for them.
     pub aead: bool,
-    /// `SADB_SAFLAGS_MOVABLE` is kept and reported, refused (`EINVAL`) outside tunnel mode, and
+    /// `SADB_SAFLAGS_MOVABLE` is kept and reported, refused (`EINVAL`) in transport mode, and
     /// [`crate::kernel::model::ModelKernel::receive`] finds a movable SA by SPI when the lookup by
     /// destination misses. `false` (stock Linux): the flag is ignored and not reported.
     pub movable_inbound: bool,
