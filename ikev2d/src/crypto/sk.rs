@@ -398,3 +398,364 @@ impl IntegMac {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::test_util::h;
+    use proptest::prelude::*;
+
+    const GCM128: EncrAlg = EncrAlg::AesGcm16 { key_bits: 128 };
+    const GCM256: EncrAlg = EncrAlg::AesGcm16 { key_bits: 256 };
+    const CBC128: EncrAlg = EncrAlg::AesCbc { key_bits: 128 };
+    const CBC256: EncrAlg = EncrAlg::AesCbc { key_bits: 256 };
+
+    /// The McGrew/Viega GCM specification's test cases 4 and 16 (NIST's published GCM
+    /// examples): 96-bit IV, 20-byte AAD, 60-byte plaintext.
+    const GCM_IV: &str = "cafebabefacedbaddecaf888";
+    const GCM_AAD: &str = "feedfacedeadbeeffeedfacedeadbeefabaddad2";
+    const GCM_P: &str = "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+                         1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39";
+    const GCM_CASES: &[(&str, &str, &str, &str)] = &[
+        (
+            "test case 4 (AES-128)",
+            "feffe9928665731c6d6a8f9467308308",
+            "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e\
+             21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091",
+            "5bc94fbc3221a5db94fae95ae7121a47",
+        ),
+        (
+            "test case 16 (AES-256)",
+            "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
+             8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+            "76fc6ece0f4e1768cddf8853bb2d551b",
+        ),
+    ];
+
+    #[test]
+    fn gcm_known_answers() {
+        let nonce: [u8; 12] = h(GCM_IV).try_into().unwrap();
+        for (name, key, c, t) in GCM_CASES {
+            let gcm = Gcm::new(&h(key)).unwrap();
+            let mut buf = h(GCM_P);
+            let tag = gcm.seal(&nonce, &h(GCM_AAD), &mut buf).unwrap();
+            assert_eq!(buf, h(c), "{name} ciphertext");
+            assert_eq!(tag.to_vec(), h(t), "{name} tag");
+
+            gcm.open(&nonce, &h(GCM_AAD), &mut buf, &tag).unwrap();
+            assert_eq!(buf, h(GCM_P), "{name} decrypt");
+
+            let mut bad_tag = tag;
+            bad_tag[15] ^= 1;
+            let mut buf = h(c);
+            assert_eq!(gcm.open(&nonce, &h(GCM_AAD), &mut buf, &bad_tag), Err(CryptoError::IcvMismatch));
+            assert_eq!(buf, h(c), "{name}: nothing decrypted on a bad tag");
+        }
+    }
+
+    /// The same vectors framed as SK payload bodies: key material = K | salt with
+    /// salt = IV[..4], body = IV[4..] | C | T. This pins the nonce construction salt | IV
+    /// (RFC 5282 §4). P's last byte, 0x39, is read as a pad length of 57, so 59 - 57 = 2
+    /// plaintext bytes remain.
+    #[test]
+    fn gcm_sk_open_of_known_answers() {
+        let iv = h(GCM_IV);
+        for (name, key, c, t) in GCM_CASES {
+            let key = h(key);
+            let encr = EncrAlg::AesGcm16 { key_bits: (key.len() * 8) as u16 };
+            let material = [&key[..], &iv[..4]].concat();
+            let sk = SkCipher::new(encr, None, &material, &[]).unwrap();
+            let body = [&iv[4..], &h(c)[..], &h(t)[..]].concat();
+            let plain = sk.open(&h(GCM_AAD), &body).unwrap();
+            assert_eq!(&plain[..], &h(GCM_P)[..2], "{name}");
+        }
+    }
+
+    /// NIST SP 800-38A F.2.1 (CBC-AES128.Encrypt) and F.2.5 (CBC-AES256.Encrypt).
+    const CBC_IV: &str = "000102030405060708090a0b0c0d0e0f";
+    const CBC_P: &str = "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51\
+                         30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710";
+    const CBC_CASES: &[(&str, &str, &str)] = &[
+        (
+            "F.2.1",
+            "2b7e151628aed2a6abf7158809cf4f3c",
+            "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2\
+             73bed6b8e3c1743b7116e69e222295163ff1caa1681fac09120eca307586e1a7",
+        ),
+        (
+            "F.2.5",
+            "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+            "f58c4c04d6e5f1ba779eabfb5f7bfbd69cfc4e967edb808d679f777bc6702c7d\
+             39f23369a9d9bacfa530e26304231461b2eb05e2c39be9fcda6c19078c6a9d1b",
+        ),
+    ];
+
+    #[test]
+    fn cbc_known_answers() {
+        for (name, key, c) in CBC_CASES {
+            let aes = CbcAes::new(&h(key)).unwrap();
+            let mut buf = h(CBC_P);
+            aes.encrypt(&h(CBC_IV), &mut buf).unwrap();
+            assert_eq!(buf, h(c), "{name} encrypt");
+            aes.decrypt(&h(CBC_IV), &mut buf).unwrap();
+            assert_eq!(buf, h(CBC_P), "{name} decrypt");
+        }
+        let aes = CbcAes::new(&[0; 16]).unwrap();
+        assert_eq!(aes.encrypt(&[0; 16], &mut [0; 17]), Err(CryptoError::NotBlockMultiple { len: 17, block: 16 }));
+        assert_eq!(aes.decrypt(&[0; 15], &mut [0; 16]), Err(CryptoError::IvLength { expected: 16, actual: 15 }));
+    }
+
+    /// RFC 4868 §2.7.2.2 authenticator test cases AUTH256-1, AUTH256-2, AUTH384-1,
+    /// AUTH512-1: keys of the full hash length, ICVs truncated to half.
+    #[test]
+    fn integrity_known_answers() {
+        let cases: &[(IntegAlg, Vec<u8>, &[u8], &str)] = &[
+            (IntegAlg::HmacSha256_128, vec![0x0b; 32], b"Hi There", "198a607eb44bfbc69903a0f1cf2bbdc5"),
+            (
+                IntegAlg::HmacSha256_128,
+                b"Jefe".repeat(8),
+                b"what do ya want for nothing?",
+                "167f928588c5cc2eef8e3093caa0e87c",
+            ),
+            (IntegAlg::HmacSha384_192, vec![0x0b; 48], b"Hi There", "b6a8d5636f5c6a7224f9977dcf7ee6c7fb6d0c48cbdee973"),
+            (
+                IntegAlg::HmacSha512_256,
+                vec![0x0b; 64],
+                b"Hi There",
+                "637edc6e01dce7e6742a99451aae82df23da3e92439e590e43e761b33e910fb8",
+            ),
+        ];
+        for (alg, key, data, icv) in cases {
+            let mac = IntegMac::new(*alg, key);
+            assert_eq!(mac.icv(&[data]), h(icv), "{alg:?}");
+            // Split input: the ICV covers the concatenation.
+            let (a, b) = data.split_at(3);
+            assert_eq!(mac.icv(&[a, b]), h(icv), "{alg:?} split");
+            assert!(mac.verify(&[data], &h(icv)));
+            let mut wrong = h(icv);
+            wrong[0] ^= 0x80;
+            assert!(!mac.verify(&[data], &wrong));
+            // The untruncated MAC, or a shorter prefix, is not an ICV.
+            assert!(!mac.verify(&[data], &h(icv)[..alg.icv_len() - 1]));
+        }
+    }
+
+    /// A CBC SK body built from the F.2.1 vector with an ICV computed independently with raw
+    /// `hmac` calls. P's last byte, 0x10, is read as 16 bytes of padding: 63 - 16 = 47 remain.
+    #[test]
+    fn cbc_sk_open_of_known_answer() {
+        let (_, key, c) = CBC_CASES[0];
+        let integ_key = [0x5a; 32];
+        let aad = [0xa0; 32];
+        let signed = [&aad[..], &h(CBC_IV), &h(c)].concat();
+        let mut m = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&integ_key).unwrap();
+        m.update(&signed);
+        let icv = m.finalize().into_bytes()[..16].to_vec();
+        let body = [&signed[32..], &icv[..]].concat();
+
+        let sk = SkCipher::new(CBC128, Some(IntegAlg::HmacSha256_128), &h(key), &integ_key).unwrap();
+        let plain = sk.open(&aad, &body).unwrap();
+        assert_eq!(&plain[..], &h(CBC_P)[..47]);
+    }
+
+    fn all_ciphers() -> Vec<SkCipher> {
+        let mut v = Vec::new();
+        for (i, encr) in [GCM128, GCM256].into_iter().enumerate() {
+            let key: Vec<u8> = (0..encr.key_material_len() as u8).map(|b| b ^ i as u8).collect();
+            v.push(SkCipher::new(encr, None, &key, &[]).unwrap());
+        }
+        for encr in [CBC128, CBC256] {
+            for integ in [IntegAlg::HmacSha256_128, IntegAlg::HmacSha384_192, IntegAlg::HmacSha512_256] {
+                let key = vec![0x11; encr.key_material_len()];
+                let ikey = vec![0x22; integ.key_len()];
+                v.push(SkCipher::new(encr, Some(integ), &key, &ikey).unwrap());
+            }
+        }
+        v
+    }
+
+    fn iv_for(sk: &SkCipher) -> Vec<u8> {
+        (0..sk.iv_len() as u8).map(|b| b.wrapping_mul(37)).collect()
+    }
+
+    #[test]
+    fn sealed_lengths() {
+        let gcm = &all_ciphers()[0];
+        assert_eq!(gcm.sealed_len(0), 8 + 1 + 16);
+        assert_eq!(gcm.sealed_len(100), 8 + 101 + 16);
+        let cbc = &all_ciphers()[2]; // CBC-128 + HMAC-SHA-256-128
+        assert_eq!(cbc.sealed_len(0), 16 + 16 + 16);
+        assert_eq!(cbc.sealed_len(15), 16 + 16 + 16);
+        assert_eq!(cbc.sealed_len(16), 16 + 32 + 16);
+        assert_eq!(cbc.sealed_len(31), 16 + 32 + 16);
+        // Never overflows.
+        assert_eq!(cbc.sealed_len(usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn seal_layout_and_padding() {
+        for sk in all_ciphers() {
+            let iv = iv_for(&sk);
+            for len in [0, 1, 14, 15, 16, 17, 100] {
+                let plain: Vec<u8> = (0..len as u8).collect();
+                let sealed = sk.seal(b"header", &iv, &plain).unwrap();
+                assert_eq!(sealed.len(), sk.sealed_len(len), "{sk:?} {len}");
+                assert_eq!(&sealed[..sk.iv_len()], &iv[..]);
+                let opened = sk.open(b"header", &sealed).unwrap();
+                assert_eq!(&opened[..], &plain[..], "{sk:?} {len}");
+            }
+        }
+    }
+
+    /// The padding is zeros then the pad length, and GCM uses pad length 0.
+    #[test]
+    fn padding_bytes_on_the_wire() {
+        let key = [7u8; 16];
+        let gcm_material = [&key[..], &[1, 2, 3, 4]].concat();
+        let sk = SkCipher::new(GCM128, None, &gcm_material, &[]).unwrap();
+        let iv = [9u8; 8];
+        let sealed = sk.seal(b"aad", &iv, b"abc").unwrap();
+        let gcm = Gcm::new(&key).unwrap();
+        let nonce: [u8; 12] = [1, 2, 3, 4, 9, 9, 9, 9, 9, 9, 9, 9];
+        let mut ct = sealed[8..8 + 4].to_vec();
+        gcm.open(&nonce, b"aad", &mut ct, &sealed[12..]).unwrap();
+        assert_eq!(ct, b"abc\x00");
+
+        let sk = SkCipher::new(CBC128, Some(IntegAlg::HmacSha256_128), &key, &[3; 32]).unwrap();
+        let iv = [5u8; 16];
+        let sealed = sk.seal(b"aad", &iv, b"abc").unwrap();
+        let mut ct = sealed[16..32].to_vec();
+        CbcAes::new(&key).unwrap().decrypt(&iv, &mut ct).unwrap();
+        let mut expected = b"abc".to_vec();
+        expected.extend_from_slice(&[0; 12]);
+        expected.push(12);
+        assert_eq!(ct, expected);
+    }
+
+    #[test]
+    fn any_flipped_bit_is_rejected() {
+        for sk in all_ciphers() {
+            let aad = b"IKE header (28 bytes)...| SK hdr".to_vec();
+            let sealed = sk.seal(&aad, &iv_for(&sk), b"inner payloads").unwrap();
+            for i in 0..aad.len() {
+                for bit in [0x01, 0x80] {
+                    let mut a = aad.clone();
+                    a[i] ^= bit;
+                    assert_eq!(sk.open(&a, &sealed), Err(CryptoError::IcvMismatch));
+                }
+            }
+            for i in 0..sealed.len() {
+                for bit in [0x01, 0x80] {
+                    let mut s = sealed.clone();
+                    s[i] ^= bit;
+                    assert_eq!(sk.open(&aad, &s), Err(CryptoError::IcvMismatch), "{sk:?} byte {i}");
+                }
+            }
+            // Truncation or extension is rejected too.
+            assert!(sk.open(&aad, &sealed[..sealed.len() - 1]).is_err());
+            let mut longer = sealed.clone();
+            longer.push(0);
+            assert!(sk.open(&aad, &longer).is_err());
+        }
+    }
+
+    #[test]
+    fn short_and_misaligned_bodies() {
+        let ciphers = all_ciphers();
+        let gcm = &ciphers[0];
+        assert_eq!(gcm.open(b"", &[0; 24]), Err(CryptoError::BodyTooShort { len: 24, min: 25 }));
+        assert_eq!(gcm.open(b"", &[0; 25]), Err(CryptoError::IcvMismatch));
+        let cbc = &ciphers[2];
+        assert_eq!(cbc.open(b"", &[0; 47]), Err(CryptoError::BodyTooShort { len: 47, min: 48 }));
+        assert_eq!(cbc.open(b"", &[0; 49]), Err(CryptoError::NotBlockMultiple { len: 17, block: 16 }));
+        assert_eq!(cbc.open(b"", &[0; 48]), Err(CryptoError::IcvMismatch));
+        assert_eq!(cbc.open(b"", &[]).unwrap_err(), CryptoError::BodyTooShort { len: 0, min: 48 });
+    }
+
+    /// A correctly authenticated body whose pad length byte is too large: rejected after the
+    /// ICV check, without a panic.
+    #[test]
+    fn bad_pad_length_is_an_error() {
+        let key = [1u8; 16];
+        let ikey = [2u8; 32];
+        let sk = SkCipher::new(CBC128, Some(IntegAlg::HmacSha256_128), &key, &ikey).unwrap();
+        let iv = [3u8; 16];
+        let mut block = [0u8; 16];
+        block[15] = 0xff;
+        CbcAes::new(&key).unwrap().encrypt(&iv, &mut block).unwrap();
+        let signed = [&b"aad"[..], &iv, &block].concat();
+        let icv = IntegMac::new(IntegAlg::HmacSha256_128, &ikey).icv(&[&signed]);
+        let body = [&iv[..], &block, &icv].concat();
+        assert_eq!(sk.open(b"aad", &body), Err(CryptoError::BadPadding { pad_len: 0xff, available: 15 }));
+
+        let material = [&key[..], &[0; 4]].concat();
+        let sk = SkCipher::new(GCM128, None, &material, &[]).unwrap();
+        let mut buf = *b"ab\x03";
+        let tag = Gcm::new(&key).unwrap().seal(&[0; 12], b"aad", &mut buf).unwrap();
+        let body = [&[0u8; 8][..], &buf, &tag].concat();
+        assert_eq!(sk.open(b"aad", &body), Err(CryptoError::BadPadding { pad_len: 3, available: 2 }));
+    }
+
+    #[test]
+    fn configuration_errors() {
+        assert_eq!(
+            SkCipher::new(GCM256, Some(IntegAlg::HmacSha256_128), &[0; 36], &[0; 32]).unwrap_err(),
+            CryptoError::IntegWithAead
+        );
+        assert_eq!(SkCipher::new(CBC128, None, &[0; 16], &[]).unwrap_err(), CryptoError::IntegRequired);
+        assert_eq!(
+            SkCipher::new(GCM256, None, &[0; 32], &[]).unwrap_err(),
+            CryptoError::KeyLength { what: "encryption", expected: 36, actual: 32 }
+        );
+        assert_eq!(
+            SkCipher::new(GCM128, None, &[0; 20], &[1]).unwrap_err(),
+            CryptoError::KeyLength { what: "integrity", expected: 0, actual: 1 }
+        );
+        assert_eq!(
+            SkCipher::new(CBC256, Some(IntegAlg::HmacSha512_256), &[0; 32], &[0; 32]).unwrap_err(),
+            CryptoError::KeyLength { what: "integrity", expected: 64, actual: 32 }
+        );
+        let sk = SkCipher::new(GCM128, None, &[0; 20], &[]).unwrap();
+        assert_eq!(sk.seal(b"", &[0; 16], b"x"), Err(CryptoError::IvLength { expected: 8, actual: 16 }));
+    }
+
+    #[test]
+    fn debug_shows_no_key() {
+        let sk = SkCipher::new(GCM128, None, &[0xab; 20], &[]).unwrap();
+        let s = format!("{sk:?}");
+        assert!(s.contains("AesGcm16"));
+        assert!(!s.contains("171") && !s.contains("ab"), "{s}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn round_trip(
+            plain in proptest::collection::vec(any::<u8>(), 0..600),
+            aad in proptest::collection::vec(any::<u8>(), 0..40),
+            iv_seed in any::<u8>(),
+        ) {
+            for sk in all_ciphers() {
+                let iv = vec![iv_seed; sk.iv_len()];
+                let sealed = sk.seal(&aad, &iv, &plain).unwrap();
+                prop_assert_eq!(sealed.len(), sk.sealed_len(plain.len()));
+                let opened = sk.open(&aad, &sealed).unwrap();
+                prop_assert_eq!(&opened[..], &plain[..]);
+            }
+        }
+
+        #[test]
+        fn open_of_garbage_never_panics(
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            aad in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            // A forged ICV has at most a 2^-128 chance; anything else must be an error, not a
+            // panic.
+            for sk in all_ciphers() {
+                prop_assert!(sk.open(&aad, &body).is_err());
+            }
+        }
+    }
+}
