@@ -33,3 +33,21 @@ pub use keys::{ChildKeys, IkeKeys, child_keys, derive_ike_keys, skeyseed, skeyse
 pub use prf::{PRF_PLUS_MAX_BLOCKS, PrfAlg};
 pub use random::{OsRandom, Random, TestRandom};
 pub use sk::SkCipher;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    /// The engine may keep these in state shared across threads.
+    #[test]
+    fn state_types_are_send_and_sync() {
+        assert_send_sync::<SkCipher>();
+        assert_send_sync::<DhPrivate>();
+        assert_send_sync::<IkeKeys>();
+        assert_send_sync::<ChildKeys>();
+        assert_send_sync::<TestRandom>();
+        assert_send_sync::<CryptoError>();
+    }
+}

@@ -108,8 +108,9 @@ impl SkCipher {
     /// Encrypts and authenticates `plaintext` (the inner payloads), returning
     /// `IV | ciphertext | ICV`, exactly [`SkCipher::sealed_len`] bytes.
     ///
-    /// `aad` is the IKE header and the SK generic payload header (the 28 + 4 bytes before the
-    /// IV) with the final lengths already in them. `iv` comes from the caller's
+    /// `aad` is everything from the start of the IKE header up to the IV: the IKE header and
+    /// the SK generic payload header (28 + 4 bytes), with the final lengths already in them.
+    /// It is the AAD for GCM (RFC 5282 §5.1) and the start of the HMAC input for CBC. `iv` comes from the caller's
     /// [`Random`](super::Random) and must be [`SkCipher::iv_len`] bytes; with GCM it must
     /// never repeat under one key (8 random bytes make a repeat unlikely before 2^32
     /// messages, far beyond an IKE SA's life).
