@@ -95,6 +95,8 @@ fn a_tunnel_comes_up_with_each_proposal() {
         assert_eq!((up(&sim, 0), up(&sim, 1)), (1, 1), "{ike}");
         let when = sim.peers[0].events.iter().find(|(_, e)| matches!(e, Event::IkeUp { .. })).unwrap().0;
         assert_eq!(when, 20, "{ike}: two round trips of 2 x 5 ms");
+        assert_eq!(sim.peers[0].engine.status()[0].setup_ms, Some(20), "{ike}");
+        assert_eq!(sim.peers[1].engine.status()[0].setup_ms, Some(10), "{ike}: the responder counts from IKE_SA_INIT");
         assert_eq!(sas(&sim, 0).len(), 2, "{ike}");
         assert_sas_pair_up(&sim);
         for i in 0..2 {

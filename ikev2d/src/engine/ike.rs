@@ -122,6 +122,10 @@ pub(super) struct IkeSa {
     last_response: Option<(u32, Vec<u8>, Vec<u8>)>,
     pub(super) children: Vec<ChildSa>,
     last_heard: Millis,
+    /// When it was created (engine ms).
+    created_ms: Millis,
+    /// How long IKE_SA_INIT and IKE_AUTH took (ms), once established.
+    setup_ms: Option<Millis>,
 }
 
 impl IkeSa {
@@ -153,6 +157,8 @@ impl IkeSa {
             last_response: None,
             children: Vec::new(),
             last_heard: now,
+            created_ms: now,
+            setup_ms: None,
         }
     }
 
@@ -207,6 +213,7 @@ impl IkeSa {
             nat: self.nat(),
             proposal: self.proposal.map(|p| proposal_text(&p)),
             next_message_id: self.next_msg_id,
+            setup_ms: self.setup_ms,
             children: self.children.clone(),
         }
     }
@@ -761,6 +768,7 @@ impl Engine {
         sa.state = State::Established;
         sa.was_established = true;
         sa.last_heard = now;
+        sa.setup_ms.get_or_insert(now - sa.created_ms);
         let conn = &self.conns[sa.conn];
         let ev = Event::IkeUp {
             conn: conn.name.clone(),

@@ -244,6 +244,8 @@ pub struct IkeStatus {
     pub proposal: Option<String>,
     /// Our next request's message ID.
     pub next_message_id: u32,
+    /// How long it took to establish (ms from its first IKE_SA_INIT; 0 for a rekeyed one).
+    pub setup_ms: Option<Millis>,
     /// Its Child SAs.
     pub children: Vec<ChildSa>,
 }
