@@ -9,7 +9,8 @@
 //! - [`differential`]: the same operations on `af_key`, the XFRM shim and the model, compared;
 //! - [`failmig`]: the guest check that a MIGRATE the kernel refuses changes nothing;
 //! - [`scale`]: the scale benchmark (N tunnels moved per mechanism, in the VM);
-//! - [`harness`]: the atomicity harness (ESP traffic through a tunnel whose endpoints move).
+//! - [`harness`]: the atomicity harness (ESP traffic through a tunnel whose endpoints move);
+//! - [`interop`]: ikev2d with ikev2d and with strongSwan's charon on the real kernel.
 #![deny(missing_docs)]
 
 pub mod artifacts;
@@ -18,6 +19,7 @@ pub mod differential;
 pub mod failmig;
 pub mod guest;
 pub mod harness;
+pub mod interop;
 pub mod scale;
 pub mod vectors;
 pub mod vm;

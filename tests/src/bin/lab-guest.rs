@@ -73,6 +73,19 @@ enum Cmd {
         #[arg(long)]
         tunnels: u32,
     },
+    /// ikev2d's interop cases (ikev2d and strongSwan's charon, both roles) on this kernel;
+    /// writes DIR/interop.json.
+    Interop {
+        /// The ikev2d binary.
+        #[arg(long)]
+        ikev2d: PathBuf,
+        /// Run only these cases (by name; repeatable).
+        #[arg(long)]
+        only: Vec<String>,
+        /// Where interop.json goes [default: $LAB_RESULTS].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Capture real kernel messages as vectors.
     Capture {
         /// Where the .hex files go [default: $LAB_RESULTS/vectors].
@@ -131,6 +144,17 @@ fn main() -> ExitCode {
                 Ok(false)
             }
         },
+        Cmd::Interop { ikev2d, only, out } => {
+            let reports = lab::interop::run_all(&ikev2d, &only);
+            let path = out.unwrap_or_else(results_dir).join("interop.json");
+            match serde_json::to_string_pretty(&reports).map(|j| std::fs::write(&path, j)) {
+                Ok(Ok(())) => Ok(!reports.is_empty() && reports.iter().all(|r| r.passed)),
+                other => {
+                    eprintln!("lab-guest interop: writing {}: {other:?}", path.display());
+                    Ok(false)
+                }
+            }
+        }
         Cmd::Capture { out } => {
             let out = out.unwrap_or_else(|| results_dir().join("vectors"));
             guest::capture(&out).map(|files| {

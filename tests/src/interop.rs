@@ -1,0 +1,713 @@
+//! ikev2d's interop in the VM, on a real kernel: ikev2d with ikev2d, and ikev2d with strongSwan's
+//! charon in both roles, over two network namespaces joined by a veth pair.
+//!
+//! Each case: the responder starts, then the initiator brings the tunnel up; UDP datagrams go both
+//! ways between the inner hosts through the real ESP SAs (their kernel packet counters must
+//! grow); the initiator rekeys the Child SA (new SPIs on both sides, the old SAs gone), then the
+//! IKE SA (new IKE SPIs, the Child SA kept), with traffic after each; then it deletes everything
+//! (no SA left on either side). dumpcap records the IKE packets on the link, and tshark must
+//! decode every one ikev2d sent without a malformed-packet mark; charon's log must not complain
+//! about any message it received.
+//!
+//! Inside the VM the host's root file system is shared read-only: charon, swanctl, dumpcap and
+//! tshark are the host's (`scripts/ensure-deps.sh` installs them); their writable state goes to
+//! `/tmp` and `/run` (tmpfs in the guest).
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::harness::HarnessError;
+use crate::harness::topology::{in_netns, ip};
+
+const NS_A: &str = "ia";
+const NS_B: &str = "ib";
+const ADDR_A: &str = "192.0.2.1";
+const ADDR_B: &str = "192.0.2.2";
+const INNER_A: &str = "10.1.0.1";
+const INNER_B: &str = "10.2.0.1";
+const PSK: &str = "interop shared secret 2026";
+const DATAGRAMS: usize = 20;
+const CHARON: &str = "/usr/lib/ipsec/charon";
+
+/// An IKEv2 implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Impl {
+    /// This project's daemon.
+    Ikev2d,
+    /// strongSwan's charon (driven with swanctl).
+    Charon,
+}
+
+/// One interop case.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// Its name.
+    pub name: &'static str,
+    /// Who initiates (in namespace `ia`).
+    pub initiator: Impl,
+    /// Who responds (in namespace `ib`).
+    pub responder: Impl,
+    /// The IKE proposal (strongSwan syntax, which ikev2d also reads).
+    pub ike: &'static str,
+    /// The ESP proposal.
+    pub esp: &'static str,
+}
+
+/// The cases: every role pairing, and the three DH groups and both cipher families.
+pub fn cases() -> Vec<Case> {
+    use Impl::*;
+    vec![
+        Case {
+            name: "ikev2d-ikev2d-gcm-ecp256",
+            initiator: Ikev2d,
+            responder: Ikev2d,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+        },
+        Case {
+            name: "ikev2d-charon-gcm-ecp256",
+            initiator: Ikev2d,
+            responder: Charon,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+        },
+        Case {
+            name: "charon-ikev2d-gcm-ecp256",
+            initiator: Charon,
+            responder: Ikev2d,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+        },
+        Case {
+            name: "ikev2d-charon-cbc-modp2048-pfs",
+            initiator: Ikev2d,
+            responder: Charon,
+            ike: "aes128-sha256-prfsha256-modp2048",
+            esp: "aes128-sha256-modp2048",
+        },
+        Case {
+            name: "charon-ikev2d-cbc-modp2048-pfs",
+            initiator: Charon,
+            responder: Ikev2d,
+            ike: "aes128-sha256-prfsha256-modp2048",
+            esp: "aes128-sha256-modp2048",
+        },
+        Case {
+            name: "ikev2d-charon-gcm-x25519",
+            initiator: Ikev2d,
+            responder: Charon,
+            ike: "aes128gcm16-prfsha256-curve25519",
+            esp: "aes128gcm16",
+        },
+        Case {
+            name: "charon-ikev2d-gcm-x25519",
+            initiator: Charon,
+            responder: Ikev2d,
+            ike: "aes128gcm16-prfsha256-curve25519",
+            esp: "aes128gcm16",
+        },
+    ]
+}
+
+/// One step of a case and how it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// What was done.
+    pub step: String,
+    /// Whether it did what it must.
+    pub ok: bool,
+    /// How long it took (ms).
+    pub ms: u64,
+    /// The evidence.
+    pub detail: String,
+}
+
+/// A case's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    /// The case.
+    pub case: Case,
+    /// Every step.
+    pub steps: Vec<StepReport>,
+    /// All steps passed.
+    pub passed: bool,
+    /// From the initiate command to both kernels holding the Child SA (ms).
+    pub establish_ms: Option<u64>,
+    /// ikev2d's own setup time (`setup_ms` of its IKE SA, from its first IKE_SA_INIT).
+    pub ikev2d_setup_ms: Option<u64>,
+    /// IKE packets ikev2d sent that tshark decoded.
+    pub ikev2d_packets: usize,
+    /// Of those, how many tshark marked malformed.
+    pub malformed: usize,
+    /// charon's log lines about messages it could not accept.
+    pub charon_complaints: Vec<String>,
+    /// charon's log lines about ikev2d's messages it processed (a sample, for the note).
+    pub charon_sample: Vec<String>,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
+    let what = what.into();
+    move |source| HarnessError::Io { what, source }
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<String, HarnessError> {
+    let out = cmd.output().map_err(io(what))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(HarnessError::Command {
+            command: what.to_string(),
+            stderr: format!(
+                "{} {}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+}
+
+fn netns_cmd(ns: &str, program: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, program]);
+    c
+}
+
+/// The two namespaces: `ia` (192.0.2.1, inner 10.1.0.1/24) and `ib` (192.0.2.2, inner 10.2.0.1/24).
+fn topology() -> Result<(), HarnessError> {
+    teardown();
+    ip(None, &["netns", "add", NS_A])?;
+    ip(None, &["netns", "add", NS_B])?;
+    ip(None, &["link", "add", "va", "netns", NS_A, "type", "veth", "peer", "name", "vb", "netns", NS_B])?;
+    for (ns, dev, addr, inner, other) in
+        [(NS_A, "va", ADDR_A, INNER_A, "10.2.0.0/24"), (NS_B, "vb", ADDR_B, INNER_B, "10.1.0.0/24")]
+    {
+        let n = Some(ns);
+        ip(n, &["link", "set", "lo", "up"])?;
+        ip(n, &["addr", "add", &format!("{addr}/24"), "dev", dev])?;
+        ip(n, &["link", "set", dev, "up"])?;
+        ip(n, &["link", "add", "inner0", "type", "dummy"])?;
+        ip(n, &["addr", "add", &format!("{inner}/24"), "dev", "inner0"])?;
+        ip(n, &["link", "set", "inner0", "up"])?;
+        ip(n, &["route", "add", other, "dev", "inner0", "src", inner])?;
+    }
+    Ok(())
+}
+
+fn teardown() {
+    for ns in [NS_A, NS_B] {
+        let _ = ip(None, &["netns", "del", ns]);
+    }
+}
+
+/// ESP SAs as `ip -s xfrm state` shows them: (SPI, source, destination, packets).
+type EspSas = Vec<(u32, String, String, u64)>;
+
+/// The ESP SAs of namespace `ns`.
+fn esp_sas(ns: &str) -> Result<EspSas, HarnessError> {
+    let text = ip(Some(ns), &["-s", "xfrm", "state"])?;
+    let mut v = Vec::new();
+    let mut cur: Option<(u32, String, String, u64)> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("src ") {
+            if let Some(c) = cur.take() {
+                v.push(c);
+            }
+            let mut w = rest.split_whitespace();
+            let src = w.next().unwrap_or_default().to_string();
+            let dst = w.nth(1).unwrap_or_default().to_string();
+            cur = Some((0, src, dst, 0));
+        } else if let (Some(c), Some(rest)) = (cur.as_mut(), t.strip_prefix("proto esp spi ")) {
+            c.0 = rest
+                .split_whitespace()
+                .next()
+                .and_then(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+                .unwrap_or(0);
+        } else if let Some(c) = cur.as_mut()
+            && t.contains("(bytes)")
+            && t.contains("(packets)")
+        {
+            // "123(bytes), 4(packets)"
+            if let Some(p) = t.split(',').nth(1) {
+                c.3 = p.trim().trim_end_matches("(packets)").parse().unwrap_or(c.3);
+            }
+        }
+    }
+    v.extend(cur);
+    v.retain(|s| s.0 != 0);
+    Ok(v)
+}
+
+/// Waits until `f` holds (polling every 100 ms) or `limit` passes.
+fn wait(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `n` datagrams from `from_ns`'s inner host to `to_ns`'s; how many arrived.
+fn traffic(from_ns: &str, from: &str, to_ns: &str, to: &str, port: u16) -> Result<usize, HarnessError> {
+    let to_addr = SocketAddr::new(to.parse::<IpAddr>().expect("literal"), port);
+    let rx = in_netns(to_ns, || UdpSocket::bind(to_addr).map_err(io(format!("bind {to_addr}"))))?;
+    rx.set_read_timeout(Some(Duration::from_millis(1500))).map_err(io("timeout"))?;
+    let tx = in_netns(from_ns, || {
+        UdpSocket::bind(SocketAddr::new(from.parse::<IpAddr>().expect("literal"), 0))
+            .map_err(io(format!("bind {from}")))
+    })?;
+    for k in 0..DATAGRAMS {
+        // A refused send (no SA yet: the policy's acquire) counts as a loss, not an error.
+        let _ = tx.send_to(format!("interop {k}").as_bytes(), to_addr);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut got = 0;
+    let mut buf = [0u8; 64];
+    while rx.recv(&mut buf).is_ok() {
+        got += 1;
+        if got == DATAGRAMS {
+            break;
+        }
+    }
+    Ok(got)
+}
+
+/// A running implementation in one namespace.
+struct Running {
+    which: Impl,
+    ns: &'static str,
+    dir: PathBuf,
+    child: Child,
+    /// ikev2d: its control socket; charon: its vici URI.
+    control: String,
+    ikev2d: PathBuf,
+}
+
+impl Running {
+    fn ikev2d(&self, args: &[&str]) -> Result<String, HarnessError> {
+        run(
+            Command::new(&self.ikev2d).args(["ctl", "--control", &self.control]).args(args),
+            &format!("ikev2d ctl {}", args.join(" ")),
+        )
+    }
+
+    fn swanctl(&self, args: &[&str]) -> Result<String, HarnessError> {
+        run(
+            netns_cmd(self.ns, "swanctl").args(args).args(["--uri", &self.control]),
+            &format!("swanctl {}", args.join(" ")),
+        )
+    }
+
+    fn initiate(&self) -> Result<String, HarnessError> {
+        match self.which {
+            Impl::Ikev2d => self.ikev2d(&["initiate", "c"]),
+            Impl::Charon => self.swanctl(&["--initiate", "--child", "c", "--timeout", "30"]),
+        }
+    }
+
+    fn rekey_child(&self) -> Result<String, HarnessError> {
+        match self.which {
+            Impl::Ikev2d => self.ikev2d(&["rekey-child", "c"]),
+            Impl::Charon => self.swanctl(&["--rekey", "--child", "c"]),
+        }
+    }
+
+    fn rekey_ike(&self) -> Result<String, HarnessError> {
+        match self.which {
+            Impl::Ikev2d => self.ikev2d(&["rekey-ike", "c"]),
+            Impl::Charon => self.swanctl(&["--rekey", "--ike", "c"]),
+        }
+    }
+
+    fn terminate(&self) -> Result<String, HarnessError> {
+        match self.which {
+            Impl::Ikev2d => self.ikev2d(&["terminate", "c"]),
+            Impl::Charon => self.swanctl(&["--terminate", "--ike", "c", "--timeout", "10"]),
+        }
+    }
+
+    /// ikev2d's IKE SA: (SPIi, SPIr, setup ms), if established.
+    fn ike_sa(&self) -> Option<(String, String, Option<u64>)> {
+        if self.which != Impl::Ikev2d {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(&self.ikev2d(&["--json", "status"]).ok()?).ok()?;
+        let sas = v.get("ike_sas").or_else(|| v.get("status")).and_then(|s| s.as_array())?.clone();
+        let sa = sas.iter().find(|s| s["state"] == "Established")?;
+        Some((sa["spi_i"].as_str()?.to_string(), sa["spi_r"].as_str()?.to_string(), sa["setup_ms"].as_u64()))
+    }
+
+    fn stop(mut self) -> String {
+        match self.which {
+            Impl::Ikev2d => {
+                let _ = self.ikev2d(&["stop"]);
+            }
+            Impl::Charon => {
+                // SAFETY: signalling our own child process.
+                unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            }
+        }
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file("/run/charon.pid");
+        let log = if self.which == Impl::Charon { "charon.log" } else { "ikev2d.log" };
+        std::fs::read_to_string(self.dir.join(log)).unwrap_or_default()
+    }
+}
+
+fn proposal_list(s: &str) -> String {
+    format!("\"{s}\"")
+}
+
+/// Starts `which` in `ns` with the case's proposals.
+fn start(which: Impl, ns: &'static str, case: &Case, ikev2d: &Path, root: &Path) -> Result<Running, HarnessError> {
+    let (local, remote, lid, rid, lts, rts) = if ns == NS_A {
+        (ADDR_A, ADDR_B, "a.example", "b.example", "10.1.0.0/24", "10.2.0.0/24")
+    } else {
+        (ADDR_B, ADDR_A, "b.example", "a.example", "10.2.0.0/24", "10.1.0.0/24")
+    };
+    let dir = root.join(ns);
+    std::fs::create_dir_all(&dir).map_err(io(format!("mkdir {}", dir.display())))?;
+    match which {
+        Impl::Ikev2d => {
+            let control = dir.join("ikev2d.sock").to_string_lossy().into_owned();
+            // ESP proposals for IKE_AUTH carry no DH group; ikev2d adds the group in rekeys.
+            let conf = format!(
+                "[daemon]\nbackend = \"auto\"\ncontrol = \"{control}\"\nretransmit_ms = 2000\n\n\
+                 [[connection]]\nname = \"c\"\nlocal = \"{local}\"\nremote = \"{remote}\"\nlocal_id = \"fqdn:{lid}\"\n\
+                 remote_id = \"fqdn:{rid}\"\npsk = \"{PSK}\"\nike = [{}]\nesp = [{}]\nlocal_ts = [\"{lts}\"]\n\
+                 remote_ts = [\"{rts}\"]\nrekey_child_s = 0\nrekey_ike_s = 0\ndpd_s = 0\n",
+                proposal_list(case.ike),
+                proposal_list(case.esp)
+            );
+            let path = dir.join("ikev2d.toml");
+            std::fs::write(&path, conf).map_err(io("writing ikev2d.toml"))?;
+            let log = std::fs::File::create(dir.join("ikev2d.log")).map_err(io("ikev2d.log"))?;
+            let child = netns_cmd(ns, &ikev2d.to_string_lossy())
+                .args(["run", "--config", &path.to_string_lossy()])
+                .env("RUST_LOG", "debug")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(io("starting ikev2d"))?;
+            let r = Running { which, ns, dir, child, control: control.clone(), ikev2d: ikev2d.to_path_buf() };
+            if !wait(Duration::from_secs(10), || Path::new(&control).exists()) {
+                return Err(HarnessError::Thread(format!("ikev2d in {ns} did not open {control}")));
+            }
+            Ok(r)
+        }
+        Impl::Charon => {
+            let vici = format!("unix://{}", dir.join("charon.vici").display());
+            let conf = format!(
+                "charon {{\n  load_modular = yes\n  install_routes = no\n  retransmit_timeout = 2.0\n  plugins {{\n    \
+                 include /etc/strongswan.d/charon/*.conf\n    vici {{\n      socket = {vici}\n    }}\n    stroke {{\n      \
+                 load = no\n    }}\n  }}\n  filelog {{\n    log {{\n      path = {}\n      time_format = %T\n      \
+                 default = 1\n      ike = 2\n      enc = 2\n      cfg = 1\n    }}\n  }}\n}}\n",
+                dir.join("charon.log").display()
+            );
+            std::fs::write(dir.join("strongswan.conf"), conf).map_err(io("writing strongswan.conf"))?;
+            let swanctl = format!(
+                "connections {{\n  c {{\n    version = 2\n    local_addrs = {local}\n    remote_addrs = {remote}\n    \
+                 proposals = {}\n    rekey_time = 0\n    local {{\n      auth = psk\n      id = {lid}\n    }}\n    \
+                 remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n      c {{\n        \
+                 local_ts = {lts}\n        remote_ts = {rts}\n        esp_proposals = {}\n        mode = tunnel\n        \
+                 rekey_time = 0\n        start_action = none\n      }}\n    }}\n  }}\n}}\nsecrets {{\n  ike-1 {{\n    \
+                 id-1 = a.example\n    id-2 = b.example\n    secret = \"{PSK}\"\n  }}\n}}\n",
+                case.ike, case.esp
+            );
+            let sw = dir.join("swanctl.conf");
+            std::fs::write(&sw, swanctl).map_err(io("writing swanctl.conf"))?;
+            let _ = std::fs::remove_file("/run/charon.pid");
+            let child = netns_cmd(ns, CHARON)
+                .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(io("starting charon"))?;
+            let r = Running { which, ns, dir: dir.clone(), child, control: vici.clone(), ikev2d: ikev2d.to_path_buf() };
+            let sock = dir.join("charon.vici");
+            if !wait(Duration::from_secs(20), || sock.exists()) {
+                return Err(HarnessError::Thread(format!("charon in {ns} did not open its vici socket")));
+            }
+            r.swanctl(&["--load-all", "--file", &sw.to_string_lossy()])?;
+            Ok(r)
+        }
+    }
+}
+
+/// Runs one case; never panics; everything is torn down afterwards.
+pub fn run_case(case: &Case, ikev2d: &Path) -> CaseReport {
+    let mut rep = CaseReport {
+        case: case.clone(),
+        steps: Vec::new(),
+        passed: false,
+        establish_ms: None,
+        ikev2d_setup_ms: None,
+        ikev2d_packets: 0,
+        malformed: 0,
+        charon_complaints: Vec::new(),
+        charon_sample: Vec::new(),
+    };
+    let root = PathBuf::from(format!("/tmp/interop/{}", case.name));
+    let _ = std::fs::remove_dir_all(&root);
+    let result = run_steps(case, ikev2d, &root, &mut rep);
+    if let Err(e) = result {
+        rep.steps.push(StepReport { step: "ran".into(), ok: false, ms: 0, detail: e.to_string() });
+    }
+    teardown();
+    rep.passed = !rep.steps.is_empty() && rep.steps.iter().all(|s| s.ok);
+    rep
+}
+
+fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> Result<(), HarnessError> {
+    topology()?;
+    std::fs::create_dir_all(root).map_err(io("mkdir"))?;
+    let pcap = root.join("ike.pcapng");
+    let mut dumpcap = netns_cmd(NS_A, "dumpcap")
+        .args(["-q", "-i", "va", "-f", "udp port 500 or udp port 4500", "-w", &pcap.to_string_lossy()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(io("starting dumpcap"))?;
+    // dumpcap needs a moment before it captures (TCG is slow).
+    let capturing = wait(Duration::from_secs(10), || pcap.exists());
+    let responder = start(case.responder, NS_B, case, ikev2d, root)?;
+    let initiator = match start(case.initiator, NS_A, case, ikev2d, root) {
+        Ok(i) => i,
+        Err(e) => {
+            responder.stop();
+            return Err(e);
+        }
+    };
+    let ikev2d_side = if case.initiator == Impl::Ikev2d { &initiator } else { &responder };
+    let mut step = |rep: &mut CaseReport, name: &str, t: Instant, ok: bool, detail: String| {
+        rep.steps.push(StepReport { step: name.into(), ok, ms: t.elapsed().as_millis() as u64, detail });
+    };
+    let both = || -> (EspSas, EspSas) { (esp_sas(NS_A).unwrap_or_default(), esp_sas(NS_B).unwrap_or_default()) };
+    let spis = |v: &[(u32, String, String, u64)]| {
+        let mut s: Vec<u32> = v.iter().map(|x| x.0).collect();
+        s.sort_unstable();
+        s
+    };
+    let exchange = |rep: &mut CaseReport,
+                    label: &str,
+                    step: &mut dyn FnMut(&mut CaseReport, &str, Instant, bool, String)| {
+        let t = Instant::now();
+        let (a0, b0) = both();
+        let ab = traffic(NS_A, INNER_A, NS_B, INNER_B, 7000);
+        let ba = traffic(NS_B, INNER_B, NS_A, INNER_A, 7001);
+        let (a1, b1) = both();
+        let pk = |v: &[(u32, String, String, u64)]| v.iter().map(|x| x.3).sum::<u64>();
+        let (ab, ba) = (ab.unwrap_or(0), ba.unwrap_or(0));
+        let grew = pk(&a1) >= pk(&a0) + 2 * DATAGRAMS as u64 && pk(&b1) >= pk(&b0) + 2 * DATAGRAMS as u64;
+        step(
+            rep,
+            label,
+            t,
+            ab == DATAGRAMS && ba == DATAGRAMS && grew,
+            format!(
+                "a->b {ab}/{DATAGRAMS}, b->a {ba}/{DATAGRAMS}; ESP packets counted by the SAs: a {} -> {}, b {} -> {}",
+                pk(&a0),
+                pk(&a1),
+                pk(&b0),
+                pk(&b1)
+            ),
+        );
+    };
+
+    // Up.
+    let t = Instant::now();
+    let init = initiator.initiate();
+    let up = wait(Duration::from_secs(30), || {
+        let (a, b) = both();
+        a.len() == 2 && b.len() == 2 && spis(&a) == spis(&b)
+    });
+    rep.establish_ms = up.then(|| t.elapsed().as_millis() as u64);
+    let ike0 = ikev2d_side.ike_sa();
+    rep.ikev2d_setup_ms = ike0.as_ref().and_then(|s| s.2);
+    let (a, b) = both();
+    step(
+        rep,
+        "established",
+        t,
+        up && init.is_ok(),
+        format!("initiate: {:?}; SPIs a {:x?}, b {:x?}", init.as_ref().map(|_| "ok"), spis(&a), spis(&b)),
+    );
+    if up {
+        exchange(rep, "traffic", &mut step);
+        // Child SA rekey.
+        let t = Instant::now();
+        let before = spis(&a);
+        let r = initiator.rekey_child();
+        let ok = wait(Duration::from_secs(20), || {
+            let (a, b) = both();
+            a.len() == 2 && b.len() == 2 && spis(&a) == spis(&b) && spis(&a).iter().all(|s| !before.contains(s))
+        });
+        let (a, _) = both();
+        step(
+            rep,
+            "child_rekey",
+            t,
+            ok && r.is_ok(),
+            format!("{:?}; SPIs {before:x?} -> {:x?}", r.as_ref().map(|_| "ok"), spis(&a)),
+        );
+        exchange(rep, "traffic_after_child_rekey", &mut step);
+        // IKE SA rekey.
+        let t = Instant::now();
+        let child_spis = spis(&a);
+        let r = initiator.rekey_ike();
+        let ok = wait(Duration::from_secs(20), || {
+            ikev2d_side
+                .ike_sa()
+                .is_some_and(|s| Some((s.0.clone(), s.1.clone())) != ike0.as_ref().map(|o| (o.0.clone(), o.1.clone())))
+        });
+        let (a, _) = both();
+        step(
+            rep,
+            "ike_rekey",
+            t,
+            ok && r.is_ok() && spis(&a) == child_spis,
+            format!(
+                "{:?}; IKE SPIs {:?} -> {:?}; Child SA SPIs kept: {}",
+                r.as_ref().map(|_| "ok"),
+                ike0.as_ref().map(|s| (&s.0, &s.1)),
+                ikev2d_side.ike_sa().map(|s| (s.0, s.1)),
+                spis(&a) == child_spis
+            ),
+        );
+        exchange(rep, "traffic_after_ike_rekey", &mut step);
+        // Delete.
+        let t = Instant::now();
+        let r = initiator.terminate();
+        let ok = wait(Duration::from_secs(20), || {
+            let (a, b) = both();
+            a.is_empty() && b.is_empty()
+        });
+        step(
+            rep,
+            "delete",
+            t,
+            ok && r.is_ok(),
+            format!("{:?}; SAs left a {}, b {}", r.as_ref().map(|_| "ok"), both().0.len(), both().1.len()),
+        );
+    }
+    let logs = [(case.initiator, initiator.stop()), (case.responder, responder.stop())];
+    // SAFETY: signalling our own child process (dumpcap writes its file out on SIGINT).
+    unsafe { libc::kill(dumpcap.id() as i32, libc::SIGINT) };
+    let _ = wait(Duration::from_secs(5), || matches!(dumpcap.try_wait(), Ok(Some(_))));
+    let _ = dumpcap.kill();
+    let _ = dumpcap.wait();
+    // tshark: every IKE packet ikev2d sent decodes without a malformed mark.
+    let t = Instant::now();
+    let srcs: Vec<&str> = [(case.initiator, ADDR_A), (case.responder, ADDR_B)]
+        .iter()
+        .filter(|(w, _)| *w == Impl::Ikev2d)
+        .map(|(_, a)| *a)
+        .collect();
+    let filter = srcs.iter().map(|a| format!("ip.src == {a}")).collect::<Vec<_>>().join(" || ");
+    let count = |f: &str| -> Result<usize, HarnessError> {
+        let out = run(
+            Command::new("tshark").args(["-r", &pcap.to_string_lossy(), "-Y", f, "-T", "fields", "-e", "frame.number"]),
+            "tshark",
+        )?;
+        Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
+    };
+    let packets = count(&format!("isakmp && ({filter})"));
+    let malformed = count(&format!("({filter}) && udp && _ws.malformed"));
+    match (&packets, &malformed) {
+        (Ok(p), Ok(m)) => {
+            rep.ikev2d_packets = *p;
+            rep.malformed = *m;
+            step(
+                rep,
+                "tshark",
+                t,
+                capturing && *p > 0 && *m == 0,
+                format!("{p} IKE packets from ikev2d decoded, {m} malformed"),
+            );
+        }
+        _ => step(rep, "tshark", t, false, format!("tshark failed: {packets:?} {malformed:?}")),
+    }
+    // charon's view of ikev2d's messages.
+    for (which, log) in &logs {
+        if *which != Impl::Charon {
+            continue;
+        }
+        // What charon says when a message it received is wrong (its parser, its checks of
+        // payloads, proposals, selectors and authentication), not its own start-up noise.
+        const BAD: [&str; 13] = [
+            "parsing",
+            "invalid",
+            "malformed",
+            "unsupported",
+            "verification",
+            "integrity check failed",
+            "could not decrypt",
+            "no acceptable",
+            "authentication_failed",
+            "invalid_syntax",
+            "no_proposal_chosen",
+            "ts_unacceptable",
+            "retransmit",
+        ];
+        rep.charon_complaints = log
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                BAD.iter().any(|b| l.contains(b)) && !l.contains("plugin") && !l.contains("opening directory")
+            })
+            .map(str::to_string)
+            .collect();
+        rep.charon_sample = log
+            .lines()
+            .filter(|l| l.contains("parsed ") || l.contains("generating "))
+            .take(12)
+            .map(str::to_string)
+            .collect();
+        let t = Instant::now();
+        let n = rep.charon_complaints.len();
+        let detail = if n == 0 {
+            format!("{} log lines, no complaint", log.lines().count())
+        } else {
+            rep.charon_complaints.iter().take(5).cloned().collect::<Vec<_>>().join(" | ")
+        };
+        step(rep, "charon_log_clean", t, n == 0 && !log.is_empty(), detail);
+    }
+    Ok(())
+}
+
+/// Runs the cases (all, or those named in `only`) and prints a table.
+pub fn run_all(ikev2d: &Path, only: &[String]) -> Vec<CaseReport> {
+    let mut reports = Vec::new();
+    for case in cases().into_iter().filter(|c| only.is_empty() || only.iter().any(|o| o == c.name)) {
+        tracing::info!(case = case.name, "interop case starts");
+        let r = run_case(&case, ikev2d);
+        for s in &r.steps {
+            let v = if s.ok { "ok" } else { "FAILED" };
+            println!("{:<34} {:<28} {:<6} {:>6} ms  {}", case.name, s.step, v, s.ms, s.detail);
+        }
+        reports.push(r);
+    }
+    let passed = reports.iter().filter(|r| r.passed).count();
+    let mut summary = String::new();
+    let _ = write!(summary, "interop: {passed} of {} cases passed", reports.len());
+    println!("{summary}");
+    reports
+}
