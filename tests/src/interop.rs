@@ -282,6 +282,42 @@ fn traffic(from_ns: &str, from: &str, to_ns: &str, to: &str, port: u16) -> Resul
     Ok(got)
 }
 
+/// 10,000 garbage datagrams from `ia` to the responder's IKE ports (500, and 4500 with the
+/// non-ESP marker); half start with the IKE SA's SPIs (`ike`: SPIi, SPIr as hex) and a plausible
+/// header. Returns how many were sent.
+fn garbage(ike: Option<&(String, String, Option<u64>)>) -> Result<usize, HarnessError> {
+    let spis = ike.and_then(|(i, r, _)| Some((u64::from_str_radix(i, 16).ok()?, u64::from_str_radix(r, 16).ok()?)));
+    in_netns(NS_A, || {
+        let sock = UdpSocket::bind("192.0.2.1:0").map_err(io("bind"))?;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut sent = 0;
+        for k in 0..10_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 28 + (x % 200) as usize;
+            let mut d: Vec<u8> = (0..len).map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8).collect();
+            if let (true, Some((i, r))) = (k % 2 == 0, spis) {
+                d[..8].copy_from_slice(&i.to_be_bytes());
+                d[8..16].copy_from_slice(&r.to_be_bytes());
+                d[16] = 46;
+                d[17] = 0x20;
+                d[18] = 37;
+                d[19] = 0x08;
+                d[24..28].copy_from_slice(&(len as u32).to_be_bytes());
+            }
+            let port = if k % 4 < 2 { 500 } else { 4500 };
+            if port == 4500 {
+                d.splice(0..0, [0u8; 4]);
+            }
+            if sock.send_to(&d, SocketAddr::new(ADDR_B.parse().expect("literal"), port)).is_ok() {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    })
+}
+
 /// A running implementation in one namespace.
 struct Running {
     which: Impl,
@@ -552,6 +588,24 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
     );
     if up {
         exchange(rep, "traffic", &mut step);
+        if case.responder == Impl::Ikev2d {
+            // Bad input: 10,000 garbage datagrams at the responder's IKE ports, half of them
+            // behind this IKE SA's real SPIs, while traffic flows; nothing may change.
+            let t = Instant::now();
+            let (a0, b0) = both();
+            let sent = garbage(ike0.as_ref());
+            let (a1, b1) = both();
+            let same = spis(&a0) == spis(&a1) && spis(&b0) == spis(&b1);
+            let still = responder.ike_sa().map(|s| (s.0, s.1)) == ike0.as_ref().map(|o| (o.0.clone(), o.1.clone()));
+            step(
+                rep,
+                "garbage_ignored",
+                t,
+                sent.as_ref().is_ok_and(|n| *n == 10_000) && same && still,
+                format!("{sent:?} datagrams sent; Child SAs unchanged: {same}; IKE SA unchanged: {still}"),
+            );
+            exchange(rep, "traffic_after_garbage", &mut step);
+        }
         // Child SA rekey.
         let t = Instant::now();
         let before = spis(&a);
