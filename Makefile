@@ -10,9 +10,11 @@ all: build
 build:
 	$(CARGO) build --workspace --all-targets
 
-## The main job on the embedded default: the in-memory kernel model (no root, no kernel).
+## The main job on the embedded default: the in-memory kernel model (no root, no kernel); then
+## two ikev2d daemons negotiating a tunnel over loopback into their own kernel models.
 demo:
 	@$(CARGO) run -q -p pfkey --bin pfkey -- demo
+	@CARGO="$(CARGO)" scripts/demo-ikev2d.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

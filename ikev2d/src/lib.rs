@@ -8,11 +8,14 @@
 //! - [`config`]: connections and daemon settings from TOML;
 //! - [`engine`]: the protocol without I/O: datagrams, timers, kernel events and commands in,
 //!   datagrams, timers, kernel operations and events out;
-//! - [`sim`]: two engines on a simulated network and clock, each with an in-memory kernel.
+//! - [`sim`]: two engines on a simulated network and clock, each with an in-memory kernel;
+//! - [`daemon`]: the engine on real UDP sockets, timers and a kernel backend, with a control
+//!   socket (`ikev2d run`, `ikev2d ctl`).
 #![warn(missing_docs)]
 
 pub mod codec;
 pub mod config;
 pub mod crypto;
+pub mod daemon;
 pub mod engine;
 pub mod sim;
