@@ -156,6 +156,13 @@ impl Sim {
         (self.dice.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Gives peer `i` a fresh in-memory kernel with `config` (e.g. a stock kernel without AEAD).
+    pub fn set_kernel(&mut self, i: usize, config: ModelConfig) {
+        let kernel = ModelKernel::with_config(config);
+        self.peers[i].backend = PfKeyKernel::new(kernel.socket());
+        self.peers[i].kernel = kernel;
+    }
+
     /// Starts both engines (connections marked `start` initiate).
     pub fn start(&mut self) {
         for i in 0..2 {
@@ -195,6 +202,8 @@ impl Sim {
                     let p = &mut self.peers[i];
                     if let Err(e) = op.apply(&mut p.backend as &mut dyn Kernel) {
                         p.kernel_errors.push(format!("{op:?}: {e}"));
+                        let more = p.engine.handle(self.now, Input::KernelFailed { op, error: e.to_string() });
+                        self.outputs(i, more);
                     }
                 }
                 Output::Event(e) => self.peers[i].events.push((self.now, e)),

@@ -665,3 +665,17 @@ fn a_soft_expire_from_the_kernel_rekeys_and_a_hard_one_deletes() {
     assert!(sas(&sim, 0).is_empty() && sas(&sim, 1).is_empty(), "the Child SA is gone on both sides");
     assert_eq!(up(&sim, 0), 1, "the IKE SA stays");
 }
+
+#[test]
+fn a_child_sa_the_kernel_refuses_is_deleted_on_both_sides() {
+    // B's kernel is stock Linux's af_key: no AEAD, so its AES-GCM SAs are refused (ENOSYS).
+    let mut sim = pair("\"aes256gcm16-prfsha256-ecp256\"", "\"aes256gcm16\"", 23);
+    sim.set_kernel(1, pfkey::kernel::model::ModelConfig::stock_linux());
+    sim.start();
+    sim.run_for(500);
+    assert_eq!((up(&sim, 0), up(&sim, 1)), (1, 1), "the IKE SA stays up");
+    assert!(!sim.peers[1].kernel_errors.is_empty());
+    assert!(sim.saw(0, |e| matches!(e, Event::ChildDown { reason, .. } if reason.contains("peer"))), "A was told");
+    assert!(sas(&sim, 0).is_empty() && sas(&sim, 1).is_empty());
+    assert!(child_spis(&sim, 0).is_empty() && child_spis(&sim, 1).is_empty());
+}

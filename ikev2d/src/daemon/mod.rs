@@ -414,18 +414,27 @@ impl Daemon {
             match o {
                 Output::Send { local, remote, data } => self.send(local, remote, &data),
                 Output::Timer { token, at } => self.timers.push(Reverse((at, token))),
-                Output::Kernel(op) => self.apply(&op),
+                Output::Kernel(op) => {
+                    if let Some(error) = self.apply(&op) {
+                        let now = self.now();
+                        let more = self.engine.handle(now, Input::KernelFailed { op, error });
+                        self.outputs(more);
+                    }
+                }
                 Output::Event(e) => tracing::debug!(event = ?e, "engine event"),
             }
         }
     }
 
-    fn apply(&mut self, op: &KernelOp) {
+    /// Applies one kernel operation; the error, if it failed.
+    fn apply(&mut self, op: &KernelOp) -> Option<String> {
         if let Err(e) = op.apply(self.backend.kernel()) {
             self.counters.kernel_errors += 1;
             tracing::warn!(op = %describe(op), error = %e, "kernel operation failed");
+            Some(e.to_string())
         } else {
             tracing::debug!(op = %describe(op), "kernel operation");
+            None
         }
     }
 

@@ -53,6 +53,14 @@ pub enum Input {
     Kernel(pfkey::kernel::KernelEvent),
     /// An operator's command.
     Command(Command),
+    /// A kernel operation the engine asked for failed: a Child SA whose SA could not be
+    /// installed is deleted again (here and, with an INFORMATIONAL Delete, at the peer).
+    KernelFailed {
+        /// The operation.
+        op: KernelOp,
+        /// What the kernel said.
+        error: String,
+    },
 }
 
 /// An operator's command (`ikev2d ctl ...`).
@@ -331,6 +339,7 @@ impl Engine {
             }
             Input::Kernel(ev) => self.kernel_event(ev),
             Input::Command(c) => self.command(c),
+            Input::KernelFailed { op, error } => self.kernel_failed(&op, &error),
         }
         std::mem::take(&mut self.out)
     }
@@ -497,6 +506,20 @@ impl Engine {
                 }
             }
             other => tracing::debug!(?other, "kernel event not for the engine"),
+        }
+    }
+
+    fn kernel_failed(&mut self, op: &KernelOp, error: &str) {
+        let KernelOp::AddSa(sa) = op else {
+            tracing::warn!(?op, error, "kernel operation failed");
+            return;
+        };
+        let found = self.sas.iter().find_map(|(h, s)| {
+            s.children.iter().find(|c| c.spi_in == sa.spi || c.spi_out == sa.spi).map(|c| (*h, c.spi_in))
+        });
+        if let Some((h, spi_in)) = found {
+            tracing::warn!(spi = %format!("{:08x}", sa.spi), error, "the kernel refused a Child SA's SA: deleting the Child SA");
+            self.enqueue(h, ike::Task::DeleteChild(spi_in));
         }
     }
 
