@@ -223,6 +223,20 @@ impl Daemon {
         let epoch = Instant::now();
         let backend = Backend::open(kind)?;
         tracing::info!(backend = backend.name(), "kernel backend open");
+        // Linux's af_key installs HMAC-SHA-256 with the 96-bit truncation of its algorithm table
+        // (xfrm_algo.c), not RFC 4868's 128 bits, and PF_KEY has no field to say otherwise: an
+        // RFC 4868 peer drops every packet of such an SA. XFRM sets the truncation.
+        if backend.name() == "afkey" {
+            for c in &config.connections {
+                if c.esp.iter().any(|p| p.integ.is_some()) {
+                    tracing::warn!(
+                        conn = c.name,
+                        "ESP with HMAC-SHA-256 over PF_KEY: Linux af_key truncates its ICV to 96 bits, not RFC 4868's \
+                         128; peers other than ikev2d on af_key will drop the traffic (use --backend xfrm, or AES-GCM)"
+                    );
+                }
+            }
+        }
 
         let locals: BTreeSet<_> = config.connections.iter().map(|c| c.local).collect();
         if locals.is_empty() {

@@ -32,7 +32,7 @@ struct Cli {
     #[arg(long)]
     save_vectors: Option<PathBuf>,
     /// Guest-side limit in seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 1500)]
     timeout: u64,
     /// Run only these harness scenarios (by folder name; default: all).
     #[arg(long)]

@@ -44,7 +44,9 @@ const fn a(id: u8, name: &'static str, bits: u32) -> AlgName {
     AlgName { id, name, bits }
 }
 
-/// Authentication algorithms (`XFRMA_ALG_AUTH_TRUNC`), with the truncation `af_key` uses.
+/// Authentication algorithms (`XFRMA_ALG_AUTH_TRUNC`), with RFC 4868's truncation. `af_key`
+/// truncates `hmac(sha256)` to 96 bits instead (its `xfrm_algo.c` table), which RFC 4868 peers
+/// reject; see `spec/xfrm-vs-pfkey.md`.
 pub const AUTH_ALGS: &[AlgName] = &[
     a(251, "digest_null", 0),
     a(2, "hmac(md5)", 96),
