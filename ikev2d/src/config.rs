@@ -89,6 +89,8 @@ fn encr_of(tok: &str) -> Option<EncrAlg> {
 fn integ_of(tok: &str) -> Option<IntegAlg> {
     match tok {
         "sha256" => Some(IntegAlg::HmacSha256_128),
+        "sha384" => Some(IntegAlg::HmacSha384_192),
+        "sha512" => Some(IntegAlg::HmacSha512_256),
         _ => None,
     }
 }
@@ -165,6 +167,62 @@ impl FromStr for EspProposal {
         let encr = encr.ok_or_else(|| format!("{s:?}: no encryption algorithm"))?;
         aead_rule(encr, integ).map_err(|e| format!("{s:?}: {e}"))?;
         Ok(EspProposal { encr, integ, dh })
+    }
+}
+
+fn encr_name(e: EncrAlg) -> String {
+    match e {
+        EncrAlg::AesGcm16 { key_bits } => format!("aes{key_bits}gcm16"),
+        EncrAlg::AesCbc { key_bits } => format!("aes{key_bits}"),
+    }
+}
+
+fn integ_name(i: IntegAlg) -> &'static str {
+    match i {
+        IntegAlg::HmacSha256_128 => "sha256",
+        IntegAlg::HmacSha384_192 => "sha384",
+        IntegAlg::HmacSha512_256 => "sha512",
+    }
+}
+
+fn prf_name(p: PrfAlg) -> &'static str {
+    match p {
+        PrfAlg::HmacSha256 => "prfsha256",
+        PrfAlg::HmacSha384 => "prfsha384",
+        PrfAlg::HmacSha512 => "prfsha512",
+    }
+}
+
+fn dh_name(d: DhGroup) -> &'static str {
+    match d {
+        DhGroup::Modp2048 => "modp2048",
+        DhGroup::Ecp256 => "ecp256",
+        DhGroup::Curve25519 => "curve25519",
+    }
+}
+
+impl std::fmt::Display for IkeProposal {
+    /// The configuration's syntax: `aes256gcm16-prfsha256-ecp256`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&encr_name(self.encr))?;
+        if let Some(i) = self.integ {
+            write!(f, "-{}", integ_name(i))?;
+        }
+        write!(f, "-{}-{}", prf_name(self.prf), dh_name(self.dh))
+    }
+}
+
+impl std::fmt::Display for EspProposal {
+    /// The configuration's syntax: `aes256gcm16`, `aes128-sha256-modp2048`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&encr_name(self.encr))?;
+        if let Some(i) = self.integ {
+            write!(f, "-{}", integ_name(i))?;
+        }
+        if let Some(d) = self.dh {
+            write!(f, "-{}", dh_name(d))?;
+        }
+        Ok(())
     }
 }
 
@@ -617,6 +675,18 @@ mod tests {
             "{GOOD}\n[[connection]]\nname = \"gw\"\nlocal = \"127.0.0.1\"\nremote = \"127.0.0.2\"\npsk = \"0123456789\"\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [\"10.2.0.0/24\"]\n"
         );
         assert_eq!(Config::parse(&two).unwrap_err(), ConfigError::DuplicateName("gw".into()));
+    }
+
+    #[test]
+    fn proposals_render_in_the_syntax_they_are_read_in() {
+        for s in
+            ["aes256gcm16-prfsha256-ecp256", "aes128-sha256-prfsha384-modp2048", "aes128gcm16-prfsha512-curve25519"]
+        {
+            assert_eq!(s.parse::<IkeProposal>().unwrap().to_string(), s);
+        }
+        for s in ["aes256gcm16", "aes128-sha256-modp2048", "aes256-sha256"] {
+            assert_eq!(s.parse::<EspProposal>().unwrap().to_string(), s);
+        }
     }
 
     #[test]

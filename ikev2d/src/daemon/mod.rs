@@ -572,7 +572,7 @@ impl Daemon {
             .connections()
             .iter()
             .map(|c| {
-                let up: Vec<_> = status.iter().filter(|s| s.conn == c.name && s.state == "Established").collect();
+                let up: Vec<_> = status.iter().filter(|s| s.conn == c.name && s.established).collect();
                 json!({
                     "name": c.name,
                     "local": c.local,

@@ -208,6 +208,7 @@ impl IkeSa {
             spi_r: format!("{:016x}", self.spi_r),
             initiator: self.initiator,
             state: format!("{:?}", self.state),
+            established: self.state == State::Established,
             local: self.local,
             remote: self.remote,
             nat: self.nat(),
@@ -220,10 +221,7 @@ impl IkeSa {
 }
 
 fn proposal_text(p: &IkeProposal) -> String {
-    match p.integ {
-        Some(i) => format!("{:?}/{:?}/{:?}/{:?}", p.encr, i, p.prf, p.dh),
-        None => format!("{:?}/{:?}/{:?}", p.encr, p.prf, p.dh),
-    }
+    p.to_string()
 }
 
 fn notify(kind: NotifyType, data: Vec<u8>) -> Payload {

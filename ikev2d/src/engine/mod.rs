@@ -123,7 +123,7 @@ pub enum Event {
         remote: SocketAddr,
         /// Whether a NAT was detected (UDP encapsulation in use).
         nat: bool,
-        /// The proposal, e.g. `AesGcm16 { key_bits: 256 }/HmacSha256/Ecp256`.
+        /// The proposal in the configuration's syntax, e.g. `aes256gcm16-prfsha256-ecp256`.
         proposal: String,
     },
     /// An IKE SA was replaced by a rekey.
@@ -240,8 +240,10 @@ pub struct IkeStatus {
     pub spi_r: String,
     /// Whether we are the original initiator.
     pub initiator: bool,
-    /// Its state.
+    /// Its state (`InitSent`, `InitDone`, `AuthSent`, `Established`, `Rekeyed`).
     pub state: String,
+    /// Whether it is established (usable; not replaced by a rekey).
+    pub established: bool,
     /// Our endpoint.
     pub local: SocketAddr,
     /// The peer's endpoint.
