@@ -126,9 +126,12 @@ pub fn accepted_ike(ours: &[IkeProposal], chosen: &[Proposal]) -> Option<(IkePro
     Some((*p, c.spi.clone()))
 }
 
-/// The responder's choice of ESP proposal (our preference first); `pfs`: whether the exchange
-/// carries KE (then the proposal's DH group must be offered too).
-pub fn select_esp(ours: &[EspProposal], theirs: &[Proposal], pfs: bool) -> Option<(u8, EspProposal, u32)> {
+/// The responder's choice of ESP proposal (our preference first). `ke`: `None` in IKE_AUTH,
+/// which carries no KE (a configured DH group is then only remembered, for the Child SA's
+/// rekeys); in CREATE_CHILD_SA whether the exchange carries KE, which must be exactly when the
+/// configured proposal has a group (PFS), and then of that group. The choice is returned as
+/// configured, group included.
+pub fn select_esp(ours: &[EspProposal], theirs: &[Proposal], ke: Option<bool>) -> Option<(u8, EspProposal, u32)> {
     for o in ours {
         for t in theirs.iter().filter(|t| t.protocol == ProtocolId::Esp && t.spi.len() == 4) {
             let integ = match o.integ {
@@ -136,25 +139,26 @@ pub fn select_esp(ours: &[EspProposal], theirs: &[Proposal], pfs: bool) -> Optio
                 None => none_of(t, TransformType::Integ) || has(t, TransformType::Integ, 0, None),
             };
             let esn = none_of(t, TransformType::Esn) || has(t, TransformType::Esn, 0, None);
-            let dh = match (pfs, o.dh) {
-                (true, Some(d)) => has(t, TransformType::Ke, d.id(), None),
-                (true, None) => false,
-                (false, _) => none_of(t, TransformType::Ke),
+            let dh = match (ke, o.dh) {
+                (None, None) => none_of(t, TransformType::Ke),
+                (None, Some(d)) => none_of(t, TransformType::Ke) || has(t, TransformType::Ke, d.id(), None),
+                (Some(true), Some(d)) => has(t, TransformType::Ke, d.id(), None),
+                (Some(false), None) => none_of(t, TransformType::Ke),
+                (Some(true), None) | (Some(false), Some(_)) => false,
             };
             if has(t, TransformType::Encr, o.encr.id(), Some(o.encr.key_bits())) && integ && esn && dh {
                 let spi = u32::from_be_bytes(t.spi[..4].try_into().expect("4 bytes"));
-                let chosen = EspProposal { dh: if pfs { o.dh } else { None }, ..*o };
-                return Some((t.number, chosen, spi));
+                return Some((t.number, *o, spi));
             }
         }
     }
     None
 }
 
-/// The ESP proposal a responder chose, read back by the initiator.
-pub fn accepted_esp(ours: &[EspProposal], chosen: &[Proposal], pfs: bool) -> Option<(EspProposal, u32)> {
+/// The ESP proposal a responder chose, read back by the initiator (`ke` as for [`select_esp`]).
+pub fn accepted_esp(ours: &[EspProposal], chosen: &[Proposal], ke: Option<bool>) -> Option<(EspProposal, u32)> {
     let [c] = chosen else { return None };
-    let (_, p, spi) = select_esp(ours, std::slice::from_ref(c), pfs)?;
+    let (_, p, spi) = select_esp(ours, std::slice::from_ref(c), ke)?;
     Some((p, spi))
 }
 
@@ -484,12 +488,18 @@ mod tests {
 
         let e1: EspProposal = "aes256gcm16".parse().unwrap();
         let e2: EspProposal = "aes128-sha256-ecp256".parse().unwrap();
+        // IKE_AUTH: no KE; e2's group is kept for its rekeys.
         let offered = esp_proposals(&[e1, e2], 0x1234, false);
-        let (num, chosen, spi) = select_esp(&[e2, e1], &offered, false).unwrap();
-        assert_eq!((num, spi, chosen.integ.is_some(), chosen.dh), (2, 0x1234, true, None));
+        let (num, chosen, spi) = select_esp(&[e2, e1], &offered, None).unwrap();
+        assert_eq!((num, spi, chosen), (2, 0x1234, e2));
+        // CREATE_CHILD_SA with KE: only e2 has a PFS group.
         let with_pfs = esp_proposals(&[e1, e2], 7, true);
-        assert_eq!(select_esp(&[e1, e2], &with_pfs, true).unwrap().1, e2, "only e2 has a PFS group");
-        assert!(select_esp(&[e1], &with_pfs, true).is_none());
+        assert_eq!(select_esp(&[e1, e2], &with_pfs, Some(true)).unwrap().1, e2);
+        assert!(select_esp(&[e1], &with_pfs, Some(true)).is_none());
+        // A rekey without KE where our proposal wants PFS is refused (strongSwan does the same).
+        let without = esp_proposals(&[e2], 8, false);
+        assert!(select_esp(&[e2], &without, Some(false)).is_none());
+        assert_eq!(select_esp(&[e1, e2], &esp_proposals(&[e1], 9, false), Some(false)).unwrap().1, e1);
     }
 
     #[test]

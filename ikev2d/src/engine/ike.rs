@@ -677,7 +677,7 @@ impl Engine {
         let mut inner = vec![Payload::IdR(id), Payload::Auth { method: AuthMethod::SharedKey, data: our_auth }];
         // The first Child SA; its failure leaves the IKE SA up (§1.2).
         let child = match (sa_payload(p), ts_payloads(p)) {
-            (Some(props), Some((tsi, tsr))) => match select_esp(&conn.esp, props, false) {
+            (Some(props), Some((tsi, tsr))) => match select_esp(&conn.esp, props, None) {
                 None => Err(NotifyType::NoProposalChosen),
                 Some((num, prop, spi_out)) => {
                     let ts_remote = narrow(tsi, &conn.remote_ts);
@@ -739,7 +739,7 @@ impl Engine {
         self.established(h);
         let conn = &self.conns[ci];
         let child = match (sa_payload(p), ts_payloads(p)) {
-            (Some(props), Some((tsi, tsr))) => match accepted_esp(&conn.esp, props, false) {
+            (Some(props), Some((tsi, tsr))) => match accepted_esp(&conn.esp, props, None) {
                 Some((prop, spi_out))
                     if within(tsi, &ts_of(&conn.local_ts)) && within(tsr, &ts_of(&conn.remote_ts)) =>
                 {
@@ -1125,7 +1125,7 @@ impl Engine {
         };
         let conn = &self.conns[sa.conn];
         let ke = ke_payload(p);
-        let Some((num, prop, spi_out)) = select_esp(&conn.esp, props, ke.is_some()) else {
+        let Some((num, prop, spi_out)) = select_esp(&conn.esp, props, Some(ke.is_some())) else {
             return reply(self, NotifyType::NoProposalChosen, Vec::new());
         };
         let mut shared = None;
@@ -1207,7 +1207,7 @@ impl Engine {
             tracing::warn!(conn = conn.name, "Child SA rekey answer without SA or Nonce");
             return;
         };
-        let Some((prop, spi_out)) = accepted_esp(&conn.esp, props, dh.is_some()) else {
+        let Some((prop, spi_out)) = accepted_esp(&conn.esp, props, Some(dh.is_some())) else {
             tracing::warn!(conn = conn.name, "Child SA rekey: the answer is not what we proposed");
             return;
         };
