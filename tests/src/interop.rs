@@ -828,10 +828,14 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
     Ok(())
 }
 
-/// Runs the cases (all, or those named in `only`) and prints a table.
-pub fn run_all(ikev2d: &Path, only: &[String]) -> Vec<CaseReport> {
+/// Runs the cases (all, or those named in `only`) and prints a table. `backend` overrides
+/// every case's ikev2d backend (on stock Linux, whose af_key has no AEAD: `xfrm`).
+pub fn run_all(ikev2d: &Path, only: &[String], backend: Option<&'static str>) -> Vec<CaseReport> {
     let mut reports = Vec::new();
-    for case in cases().into_iter().filter(|c| only.is_empty() || only.iter().any(|o| o == c.name)) {
+    for mut case in cases().into_iter().filter(|c| only.is_empty() || only.iter().any(|o| o == c.name)) {
+        if let Some(b) = backend {
+            case.backend = b;
+        }
         tracing::info!(case = case.name, "interop case starts");
         let r = run_case(&case, ikev2d);
         for s in &r.steps {

@@ -82,6 +82,9 @@ enum Cmd {
         /// Run only these cases (by name; repeatable).
         #[arg(long)]
         only: Vec<String>,
+        /// ikev2d's kernel backend in every case (default: each case's own).
+        #[arg(long, value_parser = ["auto", "afkey", "xfrm"])]
+        backend: Option<String>,
         /// Where interop.json goes [default: $LAB_RESULTS].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -144,8 +147,14 @@ fn main() -> ExitCode {
                 Ok(false)
             }
         },
-        Cmd::Interop { ikev2d, only, out } => {
-            let reports = lab::interop::run_all(&ikev2d, &only);
+        Cmd::Interop { ikev2d, only, backend, out } => {
+            let backend: Option<&'static str> = match backend.as_deref() {
+                Some("afkey") => Some("afkey"),
+                Some("xfrm") => Some("xfrm"),
+                Some("auto") => Some("auto"),
+                _ => None,
+            };
+            let reports = lab::interop::run_all(&ikev2d, &only, backend);
             let path = out.unwrap_or_else(results_dir).join("interop.json");
             match serde_json::to_string_pretty(&reports).map(|j| std::fs::write(&path, j)) {
                 Ok(Ok(())) => Ok(!reports.is_empty() && reports.iter().all(|r| r.passed)),
