@@ -88,6 +88,7 @@ fn encr_of(tok: &str) -> Option<EncrAlg> {
 
 fn integ_of(tok: &str) -> Option<IntegAlg> {
     match tok {
+        "sha1" => Some(IntegAlg::HmacSha1_96),
         "sha256" => Some(IntegAlg::HmacSha256_128),
         "sha384" => Some(IntegAlg::HmacSha384_192),
         "sha512" => Some(IntegAlg::HmacSha512_256),
@@ -142,7 +143,18 @@ impl FromStr for IkeProposal {
         }
         let encr = encr.ok_or_else(|| format!("{s:?}: no encryption algorithm"))?;
         aead_rule(encr, integ).map_err(|e| format!("{s:?}: {e}"))?;
-        let prf = prf.or(integ.map(|_| PrfAlg::HmacSha256)).ok_or_else(|| format!("{s:?}: no PRF (prfsha256 ...)"))?;
+        // As strongSwan reads it: without a `prf…` token the PRF is the integrity algorithm's
+        // hash; HMAC-SHA-1 is an integrity algorithm here, not a PRF, so it needs one named.
+        let prf = match (prf, integ) {
+            (Some(p), _) => p,
+            (None, Some(IntegAlg::HmacSha256_128)) => PrfAlg::HmacSha256,
+            (None, Some(IntegAlg::HmacSha384_192)) => PrfAlg::HmacSha384,
+            (None, Some(IntegAlg::HmacSha512_256)) => PrfAlg::HmacSha512,
+            (None, Some(IntegAlg::HmacSha1_96)) => {
+                return Err(format!("{s:?}: sha1 needs a PRF named (prfsha256 ...): PRF_HMAC_SHA1 is not offered"));
+            }
+            (None, None) => return Err(format!("{s:?}: no PRF (prfsha256 ...)")),
+        };
         let dh = dh.ok_or_else(|| format!("{s:?}: no Diffie-Hellman group"))?;
         Ok(IkeProposal { encr, integ, prf, dh })
     }
@@ -179,6 +191,7 @@ fn encr_name(e: EncrAlg) -> String {
 
 fn integ_name(i: IntegAlg) -> &'static str {
     match i {
+        IntegAlg::HmacSha1_96 => "sha1",
         IntegAlg::HmacSha256_128 => "sha256",
         IntegAlg::HmacSha384_192 => "sha384",
         IntegAlg::HmacSha512_256 => "sha512",
@@ -684,9 +697,22 @@ mod tests {
         {
             assert_eq!(s.parse::<IkeProposal>().unwrap().to_string(), s);
         }
-        for s in ["aes256gcm16", "aes128-sha256-modp2048", "aes256-sha256"] {
+        for s in ["aes256gcm16", "aes128-sha256-modp2048", "aes256-sha256", "aes128-sha1-modp2048"] {
             assert_eq!(s.parse::<EspProposal>().unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn without_a_prf_token_the_prf_is_the_integrity_algorithms_hash_and_sha1_needs_one_named() {
+        let prf = |s: &str| s.parse::<IkeProposal>().map(|p| p.prf);
+        assert_eq!(prf("aes128-sha256-modp2048"), Ok(PrfAlg::HmacSha256));
+        assert_eq!(prf("aes128-sha384-modp2048"), Ok(PrfAlg::HmacSha384));
+        assert_eq!(prf("aes256-sha512-ecp256"), Ok(PrfAlg::HmacSha512));
+        assert_eq!(prf("aes128-sha1-prfsha256-modp2048"), Ok(PrfAlg::HmacSha256));
+        let e = prf("aes128-sha1-modp2048").unwrap_err();
+        assert!(e.contains("sha1 needs a PRF named"), "{e}");
+        let esp: EspProposal = "aes128-sha1".parse().unwrap();
+        assert_eq!(esp.integ, Some(IntegAlg::HmacSha1_96));
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn a_tunnel_comes_up_with_each_proposal() {
         ("\"aes128gcm16-prfsha384-curve25519\"", "\"aes128gcm16\""),
         ("\"aes128-sha256-prfsha256-modp2048\"", "\"aes128-sha256\""),
         ("\"aes256-sha256-prfsha512-ecp256\"", "\"aes256-sha256\""),
+        ("\"aes128-sha1-prfsha256-modp2048\"", "\"aes128-sha1\""),
     ]
     .into_iter()
     .enumerate()

@@ -85,10 +85,14 @@ pub(crate) const GCM_IV_LEN: usize = 8;
 /// The AES-GCM ICV of ENCR_AES_GCM_16.
 pub(crate) const GCM_ICV_LEN: usize = 16;
 
-/// An IKEv2 integrity algorithm (transform type 3), HMAC-SHA-2 truncated to half (RFC 4868).
+/// An IKEv2 integrity algorithm (transform type 3): HMAC-SHA-2 truncated to half (RFC 4868), or
+/// HMAC-SHA-1 truncated to 96 bits (RFC 2404), the one HMAC whose truncation Linux's `af_key`
+/// installs as the RFCs say (it truncates HMAC-SHA-256 to 96 bits, where RFC 4868 says 128).
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum IntegAlg {
+    /// AUTH_HMAC_SHA1_96, transform ID 2 (RFC 2404; RFC 8221 keeps it at MUST- for ESP).
+    HmacSha1_96,
     /// AUTH_HMAC_SHA2_256_128, transform ID 12.
     HmacSha256_128,
     /// AUTH_HMAC_SHA2_384_192, transform ID 13.
@@ -101,6 +105,7 @@ impl IntegAlg {
     /// The algorithm with IKEv2 transform ID `id`, if supported.
     pub fn from_id(id: u16) -> Option<IntegAlg> {
         match id {
+            2 => Some(IntegAlg::HmacSha1_96),
             12 => Some(IntegAlg::HmacSha256_128),
             13 => Some(IntegAlg::HmacSha384_192),
             14 => Some(IntegAlg::HmacSha512_256),
@@ -111,24 +116,30 @@ impl IntegAlg {
     /// The IKEv2 transform ID.
     pub fn id(self) -> u16 {
         match self {
+            IntegAlg::HmacSha1_96 => 2,
             IntegAlg::HmacSha256_128 => 12,
             IntegAlg::HmacSha384_192 => 13,
             IntegAlg::HmacSha512_256 => 14,
         }
     }
 
-    /// The key length in bytes: the hash output length (RFC 4868 §2.1.1): 32, 48 or 64.
+    /// The key length in bytes: the hash output length (RFC 2404 §3, RFC 4868 §2.1.1): 20, 32, 48
+    /// or 64.
     pub fn key_len(self) -> usize {
         match self {
+            IntegAlg::HmacSha1_96 => 20,
             IntegAlg::HmacSha256_128 => 32,
             IntegAlg::HmacSha384_192 => 48,
             IntegAlg::HmacSha512_256 => 64,
         }
     }
 
-    /// The truncated ICV length in bytes (RFC 4868 §2.3): 16, 24 or 32.
+    /// The truncated ICV length in bytes (RFC 2404 §2, RFC 4868 §2.3): 12, 16, 24 or 32.
     pub fn icv_len(self) -> usize {
-        self.key_len() / 2
+        match self {
+            IntegAlg::HmacSha1_96 => 12,
+            _ => self.key_len() / 2,
+        }
     }
 }
 
@@ -172,6 +183,7 @@ mod tests {
     #[test]
     fn integ_ids_and_lengths() {
         for (alg, id, key, icv) in [
+            (IntegAlg::HmacSha1_96, 2, 20, 12),
             (IntegAlg::HmacSha256_128, 12, 32, 16),
             (IntegAlg::HmacSha384_192, 13, 48, 24),
             (IntegAlg::HmacSha512_256, 14, 64, 32),
@@ -179,7 +191,8 @@ mod tests {
             assert_eq!(IntegAlg::from_id(id), Some(alg));
             assert_eq!((alg.id(), alg.key_len(), alg.icv_len()), (id, key, icv));
         }
-        assert_eq!(IntegAlg::from_id(2), None); // HMAC-SHA1-96
+        assert_eq!(IntegAlg::from_id(1), None); // HMAC-MD5-96
+        assert_eq!(IntegAlg::from_id(7), None); // HMAC-SHA1-160
     }
 
     #[test]

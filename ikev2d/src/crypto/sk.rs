@@ -6,6 +6,7 @@ use cbc::cipher::{
     Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, consts::U16,
 };
 use hmac::{Hmac, Mac};
+use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -341,13 +342,14 @@ where
     Ok(())
 }
 
-/// A keyed integrity algorithm: HMAC-SHA-2 truncated per RFC 4868.
+/// A keyed integrity algorithm: HMAC-SHA-1 truncated per RFC 2404, HMAC-SHA-2 per RFC 4868.
 pub(crate) struct IntegMac {
     alg: IntegAlg,
     mac: KeyedHmac,
 }
 
 enum KeyedHmac {
+    S1(Hmac<Sha1>),
     S256(Hmac<Sha256>),
     S384(Hmac<Sha384>),
     S512(Hmac<Sha512>),
@@ -370,6 +372,7 @@ impl IntegMac {
     /// The MAC keyed with `key` (any length is accepted; [`SkCipher::new`] checks it).
     pub(crate) fn new(alg: IntegAlg, key: &[u8]) -> IntegMac {
         let mac = match alg {
+            IntegAlg::HmacSha1_96 => KeyedHmac::S1(keyed(key)),
             IntegAlg::HmacSha256_128 => KeyedHmac::S256(keyed(key)),
             IntegAlg::HmacSha384_192 => KeyedHmac::S384(keyed(key)),
             IntegAlg::HmacSha512_256 => KeyedHmac::S512(keyed(key)),
@@ -381,6 +384,7 @@ impl IntegMac {
     pub(crate) fn icv(&self, parts: &[&[u8]]) -> Vec<u8> {
         let n = self.alg.icv_len();
         match &self.mac {
+            KeyedHmac::S1(m) => run(m, parts).finalize().into_bytes()[..n].to_vec(),
             KeyedHmac::S256(m) => run(m, parts).finalize().into_bytes()[..n].to_vec(),
             KeyedHmac::S384(m) => run(m, parts).finalize().into_bytes()[..n].to_vec(),
             KeyedHmac::S512(m) => run(m, parts).finalize().into_bytes()[..n].to_vec(),
@@ -393,6 +397,7 @@ impl IntegMac {
             return false;
         }
         match &self.mac {
+            KeyedHmac::S1(m) => run(m, parts).verify_truncated_left(icv).is_ok(),
             KeyedHmac::S256(m) => run(m, parts).verify_truncated_left(icv).is_ok(),
             KeyedHmac::S384(m) => run(m, parts).verify_truncated_left(icv).is_ok(),
             KeyedHmac::S512(m) => run(m, parts).verify_truncated_left(icv).is_ok(),
@@ -508,10 +513,14 @@ mod tests {
     }
 
     /// RFC 4868 §2.7.2.2 authenticator test cases AUTH256-1, AUTH256-2, AUTH384-1,
-    /// AUTH512-1: keys of the full hash length, ICVs truncated to half.
+    /// AUTH512-1: keys of the full hash length, ICVs truncated to half; RFC 2202's HMAC-SHA-1
+    /// cases 1 and 2 truncated to 96 bits.
     #[test]
     fn integrity_known_answers() {
         let cases: &[(IntegAlg, Vec<u8>, &[u8], &str)] = &[
+            // RFC 2202 §3 test cases 1 and 2 (HMAC-SHA-1), truncated to 96 bits (RFC 2404 §2).
+            (IntegAlg::HmacSha1_96, vec![0x0b; 20], b"Hi There", "b617318655057264e28bc0b6"),
+            (IntegAlg::HmacSha1_96, b"Jefe".to_vec(), b"what do ya want for nothing?", "effcdf6ae5eb2fa2d27416d5"),
             (IntegAlg::HmacSha256_128, vec![0x0b; 32], b"Hi There", "198a607eb44bfbc69903a0f1cf2bbdc5"),
             (
                 IntegAlg::HmacSha256_128,
@@ -567,7 +576,9 @@ mod tests {
             v.push(SkCipher::new(encr, None, &key, &[]).unwrap());
         }
         for encr in [CBC128, CBC256] {
-            for integ in [IntegAlg::HmacSha256_128, IntegAlg::HmacSha384_192, IntegAlg::HmacSha512_256] {
+            for integ in
+                [IntegAlg::HmacSha256_128, IntegAlg::HmacSha384_192, IntegAlg::HmacSha512_256, IntegAlg::HmacSha1_96]
+            {
                 let key = vec![0x11; encr.key_material_len()];
                 let ikey = vec![0x22; integ.key_len()];
                 v.push(SkCipher::new(encr, Some(integ), &key, &ikey).unwrap());

@@ -331,6 +331,7 @@ fn algs(p: &EspProposal, encr_key: &[u8], integ_key: &[u8]) -> (Option<AlgKey<En
         EncrAlg::AesCbc { .. } => EncryptAlg::AesCbc,
     };
     let a = p.integ.map(|i| match i {
+        IntegAlg::HmacSha1_96 => AlgKey::new(AuthAlg::Sha1Hmac, integ_key),
         IntegAlg::HmacSha256_128 => AlgKey::new(AuthAlg::Sha2_256Hmac, integ_key),
         IntegAlg::HmacSha384_192 => AlgKey::new(AuthAlg::Sha2_384Hmac, integ_key),
         IntegAlg::HmacSha512_256 => AlgKey::new(AuthAlg::Sha2_512Hmac, integ_key),
