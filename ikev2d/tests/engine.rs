@@ -349,6 +349,64 @@ fn a_child_sa_rekey_replaces_the_sas_and_keeps_the_policies() {
     }
 }
 
+/// RFC 7296 §2.8.1: both ends rekey the same Child SA at once. Each end answers the other's
+/// request and completes its own, so two new Child SAs exist for a moment; the one whose exchange
+/// used the lowest of the four nonces is deleted by the end that created it, the old one by the
+/// other end. Whichever end wins (the seeds give both), one Child SA is left, its SAs pair up,
+/// the policies are untouched, and a later rekey and the final delete still work.
+#[test]
+fn simultaneous_child_sa_rekeys_leave_one_child_sa() {
+    let mut winners = std::collections::BTreeSet::new();
+    for seed in 0..12 {
+        for esp in ["\"aes256gcm16\"", "\"aes128-sha256-ecp256\""] {
+            let mut sim = pair("\"aes256gcm16-prfsha256-ecp256\"", esp, 100 + seed);
+            sim.start();
+            sim.run_for(100);
+            let before = child_spis(&sim, 0);
+            let spd = |sim: &Sim, i: usize| -> Vec<_> {
+                sim.peers[i].kernel.spd().into_iter().map(|p| (p.selector, p.dir, p.templates)).collect()
+            };
+            let spd_before = (spd(&sim, 0), spd(&sim, 1));
+            sim.command(0, Command::RekeyChild("ab".into()));
+            sim.command(1, Command::RekeyChild("ba".into()));
+            sim.run_for(200);
+            let (a, b) = (child_spis(&sim, 0), child_spis(&sim, 1));
+            assert_eq!((a.len(), b.len()), (1, 1), "seed {seed} {esp}: one Child SA left on each side");
+            assert_ne!(a, before, "seed {seed} {esp}");
+            assert_eq!((sas(&sim, 0).len(), sas(&sim, 1).len()), (2, 2), "seed {seed} {esp}");
+            assert_sas_pair_up(&sim);
+            assert_eq!((spd(&sim, 0), spd(&sim, 1)), spd_before, "seed {seed} {esp}: the policies stay");
+            for i in 0..2 {
+                let downs = sim.count(i, |e| matches!(e, Event::ChildDown { .. }));
+                assert_eq!(downs, 2, "seed {seed} {esp} peer {i}: the old and the redundant Child SA");
+            }
+            // The surviving Child SA was created by the exchange whose initiator's inbound SPI
+            // it carries on that side: note who won.
+            let up0: Vec<u32> = sim.peers[0]
+                .events
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Event::ChildUp { spi_in, replaces: Some(_), .. } => Some(*spi_in),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(up0.len(), 2, "seed {seed} {esp}: both exchanges created a Child SA");
+            winners.insert(if a[0] == up0[0] { "peer 1's exchange" } else { "peer 0's exchange" });
+            // Still sound: a plain rekey, then the delete takes everything, policies included.
+            sim.command(0, Command::RekeyChild("ab".into()));
+            sim.run_for(100);
+            assert_eq!((child_spis(&sim, 0).len(), sas(&sim, 0).len()), (1, 2), "seed {seed} {esp}");
+            assert_sas_pair_up(&sim);
+            sim.command(0, Command::Terminate("ab".into()));
+            sim.run_for(100);
+            for i in 0..2 {
+                assert!(sas(&sim, i).is_empty() && sim.peers[i].kernel.spd().is_empty(), "seed {seed} {esp} peer {i}");
+            }
+        }
+    }
+    assert_eq!(winners.len(), 2, "both ends' exchanges win for some seed: {winners:?}");
+}
+
 #[test]
 fn rekeys_happen_on_their_timers_with_the_initiator_first() {
     let extra = "start = true\nrekey_child_s = 60\nrekey_ike_s = 200\ndpd_s = 0";

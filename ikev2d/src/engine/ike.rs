@@ -121,6 +121,10 @@ pub(super) struct IkeSa {
     /// The last response sent: (message ID, the request it answered, the response).
     last_response: Option<(u32, Vec<u8>, Vec<u8>)>,
     pub(super) children: Vec<ChildSa>,
+    /// Rekeys of a Child SA the peer started while ours of the same Child SA was outstanding
+    /// (RFC 7296 §2.8.1): (the old Child SA's inbound SPI, the inbound SPI of the Child SA the
+    /// peer's exchange created, the lower nonce of that exchange).
+    rekey_collisions: Vec<(u32, u32, Vec<u8>)>,
     last_heard: Millis,
     /// When it was created (engine ms).
     created_ms: Millis,
@@ -156,6 +160,7 @@ impl IkeSa {
             peer_msg_id: 0,
             last_response: None,
             children: Vec::new(),
+            rekey_collisions: Vec::new(),
             last_heard: now,
             created_ms: now,
             setup_ms: None,
@@ -865,11 +870,20 @@ impl Engine {
         }
     }
 
-    /// Removes a Child SA here (its SAs; its policies when it owns them).
+    /// Removes a Child SA here (its SAs; its policies when it owns them and no other Child SA of
+    /// the same reqid is left to take them over, as after a rekey collision).
     fn remove_child(&mut self, h: u64, spi_in: u32, reason: &str) {
         let Some(sa) = self.sas.get_mut(&h) else { return };
         let Some(i) = sa.children.iter().position(|c| c.spi_in == spi_in) else { return };
-        let c = sa.children.remove(i);
+        let mut c = sa.children.remove(i);
+        if c.owns_policies {
+            let heir =
+                sa.children.iter_mut().filter(|x| x.reqid == c.reqid).max_by_key(|x| (!x.rekeyed, x.installed_ms));
+            if let Some(heir) = heir {
+                heir.owns_policies = true;
+                c.owns_policies = false;
+            }
+        }
         let (l, r) = (sa.local, sa.remote);
         let conn = self.conns[sa.conn].name.clone();
         for op in c.remove_ops(l, r, true) {
@@ -1145,6 +1159,14 @@ impl Engine {
         }
         let nr = self.random_bytes(NONCE_LEN);
         let spi_in = self.fresh_spi();
+        let sa = self.sas.get_mut(&h).expect("exists");
+        if matches!(&sa.pending, Some(Pending { kind: PendingKind::RekeyChild { old_spi, .. }, .. }) if *old_spi == old.spi_in)
+        {
+            // A collision: both ends rekey this Child SA. Which of the two new ones stays is
+            // decided when our own exchange completes (`rekey_child_response`).
+            tracing::info!(old = format_args!("{:08x}", old.spi_in), "simultaneous Child SA rekey");
+            sa.rekey_collisions.push((old.spi_in, spi_in, ni.clone().min(nr.clone())));
+        }
         let (c, keys) =
             self.child_with_nonces(h, spi_in, spi_out, &old, prop, shared.as_deref().map(|s| &s[..]), &ni, &nr);
         let mut inner = vec![Payload::Sa(vec![esp_proposal(&prop, num, spi_in, our_ke.is_some())]), Payload::Nonce(nr)];
@@ -1196,6 +1218,10 @@ impl Engine {
         dh: Option<DhPrivate>,
         p: &[Payload],
     ) {
+        // A collision with the peer's rekey of the same Child SA is settled here; when ours
+        // fails, the peer's new Child SA is the one left and the peer deletes the old one.
+        let sa = self.sas.get_mut(&h).expect("exists");
+        let collision = sa.rekey_collisions.iter().position(|x| x.0 == old_spi).map(|i| sa.rekey_collisions.remove(i));
         let sa = &self.sas[&h];
         let conn = &self.conns[sa.conn];
         let Some(old) = sa.children.iter().find(|c| c.spi_in == old_spi).cloned() else { return };
@@ -1220,11 +1246,40 @@ impl Engine {
             _ => return tracing::warn!(conn = conn.name, "Child SA rekey: KE missing or of another group"),
         };
         let nr = nr.to_vec();
+        let ours_lowest = ni.to_vec().min(nr.clone());
         let (c, keys) =
             self.child_with_nonces(h, spi_in, spi_out, &old, prop, shared.as_deref().map(|s| &s[..]), ni, &nr);
         self.install_child(h, c, &keys, true, Some(old_spi));
-        // The initiator of a rekey deletes the old Child SA (§2.8).
-        self.queued.entry(h).or_default().push_front(Task::DeleteChild(old_spi));
+        let sa = self.sas.get_mut(&h).expect("exists");
+        match collision {
+            // §2.8.1: of the two new Child SAs, the one whose exchange used the lowest of the
+            // four nonces is redundant, and the end that initiated that exchange deletes it;
+            // the other end, whose rekey survives, deletes the old Child SA.
+            Some((_, theirs, theirs_lowest)) if ours_lowest < theirs_lowest => {
+                tracing::info!(
+                    redundant = format_args!("{spi_in:08x}"),
+                    kept = format_args!("{theirs:08x}"),
+                    "rekey collision: ours has the lowest nonce, deleting the Child SA it created"
+                );
+                if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == spi_in) {
+                    c.rekeyed = true;
+                }
+                self.queued.entry(h).or_default().push_front(Task::DeleteChild(spi_in));
+            }
+            Some((_, theirs, _)) => {
+                tracing::info!(
+                    kept = format_args!("{spi_in:08x}"),
+                    redundant = format_args!("{theirs:08x}"),
+                    "rekey collision: the peer's has the lowest nonce, the peer deletes the Child SA it created"
+                );
+                if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == theirs) {
+                    c.rekeyed = true;
+                }
+                self.queued.entry(h).or_default().push_front(Task::DeleteChild(old_spi));
+            }
+            // The initiator of a rekey deletes the old Child SA (§2.8).
+            None => self.queued.entry(h).or_default().push_front(Task::DeleteChild(old_spi)),
+        }
     }
 
     fn rekey_ike_request(&mut self, h: u64, msg_id: u32, request: &[u8], props: &[Proposal], ni: &[u8], p: &[Payload]) {
