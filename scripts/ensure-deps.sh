@@ -7,10 +7,11 @@
 set -euo pipefail
 
 # strongSwan (charon, swanctl, and the standard plugins for AES-GCM, ECP and Curve25519 in IKE) and
-# tshark: ikev2d's interop tests in the VM (tests/src/interop.rs).
+# tshark, and nftables for the NAT between the peers of the NAT-T cases: ikev2d's interop tests in
+# the VM (tests/src/interop.rs).
 PACKAGES=(linux-source-6.12 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio iproute2
           gcc make xz-utils git perl python3-ply python3-git
-          strongswan-charon strongswan-swanctl libstrongswan-standard-plugins tshark)
+          strongswan-charon strongswan-swanctl libstrongswan-standard-plugins tshark nftables)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
