@@ -407,6 +407,64 @@ fn simultaneous_child_sa_rekeys_leave_one_child_sa() {
     assert_eq!(winners.len(), 2, "both ends' exchanges win for some seed: {winners:?}");
 }
 
+/// RFC 7296 §2.8.2: both ends rekey the IKE SA at once, with and without reordering on the
+/// network. One new IKE SA must be left on each side, the same one, holding the Child SA; the
+/// Child SA's kernel SAs are untouched; and the new IKE SA works (a Child SA rekey, a delete).
+#[test]
+fn simultaneous_ike_sa_rekeys_leave_one_ike_sa_with_the_child_sas() {
+    let mut winners = std::collections::BTreeSet::new();
+    for seed in 0..16 {
+        for jitter in [0, 4] {
+            let mut sim = pair("\"aes256gcm16-prfsha256-ecp256\"", "\"aes256gcm16\"", 200 + seed);
+            sim.start();
+            sim.run_for(100);
+            let child_before = child_spis(&sim, 0);
+            let first = sim.peers[0].engine.status()[0].spi_i.clone();
+            sim.net.jitter_ms = jitter;
+            sim.command(0, Command::RekeyIke("ab".into()));
+            sim.command(1, Command::RekeyIke("ba".into()));
+            sim.run_for(300);
+            sim.net.jitter_ms = 0;
+            let live = |i: usize| -> Vec<(String, String, usize)> {
+                sim.peers[i]
+                    .engine
+                    .status()
+                    .into_iter()
+                    .filter(|s| s.established)
+                    .map(|s| (s.spi_i, s.spi_r, s.children.len()))
+                    .collect()
+            };
+            let (a, b) = (live(0), live(1));
+            let what = format!("seed {seed} jitter {jitter}");
+            assert_eq!(a.len(), 1, "{what}: one IKE SA on A: {a:?}");
+            assert_eq!(a, b, "{what}: the same IKE SA on both sides");
+            assert_eq!(a[0].2, 1, "{what}: it holds the Child SA");
+            assert_ne!(a[0].0, first, "{what}: it is a new one");
+            assert_eq!(
+                sim.peers[0].engine.status().len() + sim.peers[1].engine.status().len(),
+                2,
+                "{what}: the old and the redundant IKE SAs are gone"
+            );
+            assert_eq!(child_spis(&sim, 0), child_before, "{what}: the Child SA is kept");
+            assert_sas_pair_up(&sim);
+            // Who created the surviving IKE SA: its SPIi is the rekey initiator's.
+            let initiated_by_a = sim.peers[0].engine.status()[0].initiator;
+            winners.insert(initiated_by_a);
+            sim.command(0, Command::RekeyChild("ab".into()));
+            sim.run_for(100);
+            assert_ne!(child_spis(&sim, 0), child_before, "{what}: a Child SA rekey on the new IKE SA");
+            assert_sas_pair_up(&sim);
+            sim.command(1, Command::Terminate("ba".into()));
+            sim.run_for(100);
+            for i in 0..2 {
+                assert!(sim.peers[i].engine.status().is_empty(), "{what} peer {i}");
+                assert!(sas(&sim, i).is_empty() && sim.peers[i].kernel.spd().is_empty(), "{what} peer {i}");
+            }
+        }
+    }
+    assert_eq!(winners.len(), 2, "either end's exchange wins for some seed");
+}
+
 #[test]
 fn rekeys_happen_on_their_timers_with_the_initiator_first() {
     let extra = "start = true\nrekey_child_s = 60\nrekey_ike_s = 200\ndpd_s = 0";

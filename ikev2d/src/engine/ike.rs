@@ -125,6 +125,9 @@ pub(super) struct IkeSa {
     /// (RFC 7296 §2.8.1): (the old Child SA's inbound SPI, the inbound SPI of the Child SA the
     /// peer's exchange created, the lower nonce of that exchange).
     rekey_collisions: Vec<(u32, u32, Vec<u8>)>,
+    /// A rekey of this IKE SA the peer started while ours was outstanding (RFC 7296 §2.8.2):
+    /// the handle of the IKE SA the peer's exchange created, and that exchange's lower nonce.
+    ike_rekey_collision: Option<(u64, Vec<u8>)>,
     last_heard: Millis,
     /// When it was created (engine ms).
     created_ms: Millis,
@@ -161,6 +164,7 @@ impl IkeSa {
             last_response: None,
             children: Vec::new(),
             rekey_collisions: Vec::new(),
+            ike_rekey_collision: None,
             last_heard: now,
             created_ms: now,
             setup_ms: None,
@@ -1318,11 +1322,21 @@ impl Engine {
             Payload::Ke { group: chosen.dh.id(), data: dh.public() },
         ];
         self.send_response(h, ExchangeType::CreateChildSa, msg_id, request, &inner);
+        let colliding = matches!(self.sas[&h].pending, Some(Pending { kind: PendingKind::RekeyIke { .. }, .. }));
+        let lowest = ni.to_vec().min(nr.clone());
         // The rekey's initiator is the new IKE SA's original initiator (§2.18): we respond.
-        self.rekeyed_to(h, false, new_spi_i, new_spi_r, &chosen, keys, ni.to_vec(), nr);
+        let nh = self.rekeyed_to(h, false, new_spi_i, new_spi_r, &chosen, keys, ni.to_vec(), nr);
+        if let (true, Some(nh)) = (colliding, nh) {
+            // Both ends rekey this IKE SA: settled when our own exchange completes.
+            tracing::info!(conn = self.conns[self.sas[&h].conn].name, "simultaneous IKE SA rekey");
+            self.sas.get_mut(&h).expect("exists").ike_rekey_collision = Some((nh, lowest));
+        }
     }
 
     fn rekey_ike_response(&mut self, h: u64, new_spi: u64, ni: &[u8], dh: &DhPrivate, p: &[Payload]) {
+        // A collision with the peer's rekey of this IKE SA is settled here; when ours fails,
+        // the IKE SA of the peer's exchange is the one left and the peer deletes this one.
+        let collision = self.sas.get_mut(&h).and_then(|sa| sa.ike_rekey_collision.take());
         let sa = &self.sas[&h];
         let conn = &self.conns[sa.conn];
         if let Some(e) = first_error(p) {
@@ -1350,13 +1364,50 @@ impl Engine {
             return self.kick(h);
         };
         let nr = nr.to_vec();
-        self.rekeyed_to(h, true, new_spi, new_spi_r, &chosen, keys, ni.to_vec(), nr);
-        // The initiator of the rekey deletes the old IKE SA (§2.18).
-        self.queued.entry(h).or_default().push_front(Task::DeleteIke);
+        let ours_lowest = ni.to_vec().min(nr.clone());
+        let nh = self.rekeyed_to(h, true, new_spi, new_spi_r, &chosen, keys, ni.to_vec(), nr);
+        match (collision, nh) {
+            // §2.8.2: of the two new IKE SAs, the one whose exchange used the lowest of the four
+            // nonces is redundant and the end that initiated that exchange deletes it; the end
+            // whose rekey survives deletes the old IKE SA.
+            (Some((theirs, theirs_lowest)), Some(nh)) if ours_lowest < theirs_lowest => {
+                tracing::info!(
+                    kept = format_args!("{theirs}"),
+                    "IKE SA rekey collision: ours has the lowest nonce, deleting the IKE SA it created"
+                );
+                // The Child SAs stay with the IKE SA of the peer's exchange.
+                self.queued.entry(nh).or_default().push_front(Task::DeleteIke);
+                self.kick(nh);
+            }
+            (Some((theirs, _)), Some(nh)) => {
+                tracing::info!(
+                    "IKE SA rekey collision: the peer's has the lowest nonce, the peer deletes the IKE SA it created"
+                );
+                // The Child SAs (and work queued for them) move on from the peer's redundant
+                // IKE SA, which waits for the peer's Delete.
+                let now = self.now;
+                if let Some(t) = self.sas.get_mut(&theirs) {
+                    let children = std::mem::take(&mut t.children);
+                    t.state = State::Rekeyed;
+                    self.sas.get_mut(&nh).expect("just created").children.extend(children);
+                    if let Some(q) = self.queued.remove(&theirs) {
+                        self.queued
+                            .entry(nh)
+                            .or_default()
+                            .extend(q.into_iter().filter(|t| !matches!(t, Task::DeleteIke)));
+                    }
+                    self.arm(theirs, TimerKind::Linger, now + REKEYED_LINGER_MS);
+                }
+                self.queued.entry(h).or_default().push_front(Task::DeleteIke);
+                self.kick(nh);
+            }
+            // The initiator of the rekey deletes the old IKE SA (§2.18).
+            _ => self.queued.entry(h).or_default().push_front(Task::DeleteIke),
+        }
         self.kick(h);
     }
 
-    /// Creates the IKE SA that replaces `h` and moves `h`'s Child SAs to it.
+    /// Creates the IKE SA that replaces `h` and moves `h`'s Child SAs to it; returns its handle.
     #[allow(clippy::too_many_arguments)]
     fn rekeyed_to(
         &mut self,
@@ -1368,7 +1419,7 @@ impl Engine {
         keys: IkeKeys,
         ni: Vec<u8>,
         nr: Vec<u8>,
-    ) {
+    ) -> Option<u64> {
         let now = self.now;
         let old = self.sas.get_mut(&h).expect("exists");
         let mut new = IkeSa::new(old.conn, initiator, old.local, old.remote, now);
@@ -1383,7 +1434,7 @@ impl Engine {
         let old_spis = (old.spi_i, old.spi_r);
         if let Err(e) = new.install_ciphers(p, keys) {
             tracing::error!(%e, "SK cipher of the new IKE SA");
-            return;
+            return None;
         }
         let conn = self.conns[new.conn].name.clone();
         let nh = self.next_handle;
@@ -1399,6 +1450,7 @@ impl Engine {
         }
         self.arm(h, TimerKind::Linger, now + REKEYED_LINGER_MS);
         self.kick(nh);
+        Some(nh)
     }
 
     // ---------------------------------------------------------------- INFORMATIONAL
@@ -1433,6 +1485,20 @@ impl Engine {
             self.remove_child(h, spi, "deleted by the peer");
         }
         if delete_ike {
+            // The peer deletes the IKE SA its exchange created in a rekey collision before our
+            // own exchange completed: its Child SAs go back to the old IKE SA, whose rekey (ours)
+            // now completes as an ordinary one.
+            let old = self
+                .sas
+                .iter()
+                .find(|(_, s)| s.ike_rekey_collision.as_ref().is_some_and(|c| c.0 == h))
+                .map(|(k, _)| *k);
+            if let Some(old) = old {
+                let children = self.sas.get_mut(&h).map(|s| std::mem::take(&mut s.children)).unwrap_or_default();
+                let o = self.sas.get_mut(&old).expect("found above");
+                o.ike_rekey_collision = None;
+                o.children.extend(children);
+            }
             self.destroy(h, "deleted by the peer");
         }
     }
