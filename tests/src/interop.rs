@@ -1,5 +1,10 @@
 //! ikev2d's interop in the VM, on a real kernel: ikev2d with ikev2d, and ikev2d with strongSwan's
-//! charon in both roles, over two network namespaces joined by a veth pair.
+//! charon in both roles, over two network namespaces joined by a veth pair ([`Link::Ipv4`],
+//! [`Link::Ipv6`]), or with the initiator behind a NAT: a third namespace that routes between the
+//! two and masquerades the initiator with nftables, source ports randomised ([`Link::Ipv4Nat`]).
+//! Behind the NAT both sides must detect it, float to port 4500 and encapsulate ESP in UDP: the
+//! kernels' SAs must carry the encapsulation with the NAT's port, and the capture must show no
+//! plain ESP.
 //!
 //! Each case: the responder starts, then the initiator brings the tunnel up; UDP datagrams go both
 //! ways between the inner hosts through the real ESP SAs (their kernel packet counters must
@@ -26,14 +31,80 @@ use crate::harness::topology::{in_netns, ip};
 
 const NS_A: &str = "ia";
 const NS_B: &str = "ib";
-const ADDR_A: &str = "192.0.2.1";
-const ADDR_B: &str = "192.0.2.2";
-const INNER_A: &str = "10.1.0.1";
-const INNER_B: &str = "10.2.0.1";
-const GARBAGE_SRC: &str = "192.0.2.66";
+/// The router between them in [`Link::Ipv4Nat`].
+const NS_R: &str = "ir";
 const PSK: &str = "interop shared secret 2026";
 const DATAGRAMS: usize = 20;
 const CHARON: &str = "/usr/lib/ipsec/charon";
+
+/// The path between the initiator (`ia`) and the responder (`ib`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Link {
+    /// One veth pair, IPv4 outer and inner addresses.
+    Ipv4,
+    /// The initiator at 10.99.0.2 behind router `ir`, which masquerades it as 192.0.2.1 with
+    /// random source ports (`nft ... masquerade random`).
+    Ipv4Nat,
+    /// One veth pair, IPv6 outer and inner addresses.
+    Ipv6,
+}
+
+/// The addresses of one [`Link`].
+struct Addrs {
+    /// The initiator's own outer address.
+    a_local: &'static str,
+    /// The initiator's outer address as the responder sees it (the NAT's, behind one).
+    a_seen: &'static str,
+    /// The responder's outer address.
+    b: &'static str,
+    /// Prefix length of the outer addresses.
+    outer_len: u8,
+    /// Inner hosts and their networks (the traffic selectors).
+    inner_a: &'static str,
+    inner_b: &'static str,
+    ts_a: &'static str,
+    ts_b: &'static str,
+    /// Where the garbage comes from (namespace, address): not an address any IKE implementation
+    /// speaks from, on the responder's side of any NAT.
+    garbage_ns: &'static str,
+    garbage_src: &'static str,
+}
+
+impl Link {
+    fn addrs(self) -> Addrs {
+        match self {
+            Link::Ipv4 | Link::Ipv4Nat => Addrs {
+                a_local: if self == Link::Ipv4Nat { "10.99.0.2" } else { "192.0.2.1" },
+                a_seen: "192.0.2.1",
+                b: "192.0.2.2",
+                outer_len: 24,
+                inner_a: "10.1.0.1",
+                inner_b: "10.2.0.1",
+                ts_a: "10.1.0.0/24",
+                ts_b: "10.2.0.0/24",
+                garbage_ns: if self == Link::Ipv4Nat { NS_R } else { NS_A },
+                garbage_src: "192.0.2.66",
+            },
+            Link::Ipv6 => Addrs {
+                a_local: "2001:db8::1",
+                a_seen: "2001:db8::1",
+                b: "2001:db8::2",
+                outer_len: 64,
+                inner_a: "fd00:1::1",
+                inner_b: "fd00:2::1",
+                ts_a: "fd00:1::/64",
+                ts_b: "fd00:2::/64",
+                garbage_ns: NS_A,
+                garbage_src: "2001:db8::66",
+            },
+        }
+    }
+
+    /// tshark's field for the source address of this link's outer header.
+    fn src_field(self) -> &'static str {
+        if self == Link::Ipv6 { "ipv6.src" } else { "ip.src" }
+    }
+}
 
 /// An IKEv2 implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,8 +130,11 @@ pub struct Case {
     pub esp: &'static str,
     /// ikev2d's kernel backend. `auto` is PF_KEY on these kernels; HMAC-SHA-256 ESP goes through
     /// XFRM (`xfrm`), because Linux's `af_key` truncates it to 96 bits where RFC 4868 (and
-    /// strongSwan) use 128: PF_KEY has no field for the truncation.
+    /// strongSwan) use 128: PF_KEY has no field for the truncation. `afkey` is PF_KEY on every
+    /// kernel, for proposals stock `af_key` installs as the RFCs say (AES-CBC, HMAC-SHA-1-96).
     pub backend: &'static str,
+    /// The path between the two.
+    pub link: Link,
 }
 
 /// The cases: every role pairing, and the three DH groups and both cipher families.
@@ -74,6 +148,7 @@ pub fn cases() -> Vec<Case> {
             ike: "aes256gcm16-prfsha256-ecp256",
             esp: "aes256gcm16",
             backend: "auto",
+            link: Link::Ipv4,
         },
         Case {
             name: "ikev2d-charon-gcm-ecp256",
@@ -82,6 +157,7 @@ pub fn cases() -> Vec<Case> {
             ike: "aes256gcm16-prfsha256-ecp256",
             esp: "aes256gcm16",
             backend: "auto",
+            link: Link::Ipv4,
         },
         Case {
             name: "charon-ikev2d-gcm-ecp256",
@@ -90,6 +166,7 @@ pub fn cases() -> Vec<Case> {
             ike: "aes256gcm16-prfsha256-ecp256",
             esp: "aes256gcm16",
             backend: "auto",
+            link: Link::Ipv4,
         },
         Case {
             name: "ikev2d-charon-cbc-modp2048-pfs",
@@ -98,6 +175,7 @@ pub fn cases() -> Vec<Case> {
             ike: "aes128-sha256-prfsha256-modp2048",
             esp: "aes128-sha256-modp2048",
             backend: "xfrm",
+            link: Link::Ipv4,
         },
         Case {
             name: "charon-ikev2d-cbc-modp2048-pfs",
@@ -106,6 +184,7 @@ pub fn cases() -> Vec<Case> {
             ike: "aes128-sha256-prfsha256-modp2048",
             esp: "aes128-sha256-modp2048",
             backend: "xfrm",
+            link: Link::Ipv4,
         },
         Case {
             name: "ikev2d-charon-gcm-x25519",
@@ -114,6 +193,7 @@ pub fn cases() -> Vec<Case> {
             ike: "aes128gcm16-prfsha256-curve25519",
             esp: "aes128gcm16",
             backend: "auto",
+            link: Link::Ipv4,
         },
         Case {
             name: "charon-ikev2d-gcm-x25519",
@@ -122,6 +202,74 @@ pub fn cases() -> Vec<Case> {
             ike: "aes128gcm16-prfsha256-curve25519",
             esp: "aes128gcm16",
             backend: "auto",
+            link: Link::Ipv4,
+        },
+        // ikev2d on PF_KEY on every kernel, stock included: AES-CBC with HMAC-SHA-1-96, which
+        // af_key truncates as RFC 2404 says.
+        Case {
+            name: "ikev2d-charon-cbc-sha1-afkey",
+            initiator: Ikev2d,
+            responder: Charon,
+            ike: "aes128-sha256-prfsha256-modp2048",
+            esp: "aes128-sha1-modp2048",
+            backend: "afkey",
+            link: Link::Ipv4,
+        },
+        Case {
+            name: "charon-ikev2d-cbc-sha1-afkey",
+            initiator: Charon,
+            responder: Ikev2d,
+            ike: "aes128-sha256-prfsha256-modp2048",
+            esp: "aes128-sha1-modp2048",
+            backend: "afkey",
+            link: Link::Ipv4,
+        },
+        // NAT-T between real kernels: the initiator behind a masquerading router.
+        Case {
+            name: "ikev2d-ikev2d-nat",
+            initiator: Ikev2d,
+            responder: Ikev2d,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+            backend: "auto",
+            link: Link::Ipv4Nat,
+        },
+        Case {
+            name: "ikev2d-charon-nat",
+            initiator: Ikev2d,
+            responder: Charon,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+            backend: "auto",
+            link: Link::Ipv4Nat,
+        },
+        Case {
+            name: "charon-ikev2d-nat",
+            initiator: Charon,
+            responder: Ikev2d,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+            backend: "auto",
+            link: Link::Ipv4Nat,
+        },
+        // IPv6 outer and inner addresses.
+        Case {
+            name: "ikev2d-charon-v6",
+            initiator: Ikev2d,
+            responder: Charon,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+            backend: "auto",
+            link: Link::Ipv6,
+        },
+        Case {
+            name: "charon-ikev2d-v6",
+            initiator: Charon,
+            responder: Ikev2d,
+            ike: "aes256gcm16-prfsha256-ecp256",
+            esp: "aes256gcm16",
+            backend: "auto",
+            link: Link::Ipv6,
         },
     ]
 }
@@ -156,6 +304,8 @@ pub struct CaseReport {
     pub ikev2d_packets: usize,
     /// Of those, how many tshark marked malformed.
     pub malformed: usize,
+    /// tshark's expert infos of warning or error severity on ikev2d's packets.
+    pub expert_warnings: Vec<String>,
     /// charon's log lines about messages it could not accept.
     pub charon_complaints: Vec<String>,
     /// charon's log lines about ikev2d's messages it processed (a sample, for the note).
@@ -183,31 +333,89 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, HarnessError> {
     }
 }
 
+/// Whether one `_ws.expert.severity` value is a warning or an error: tshark prints it as the
+/// number (`0x00600000` is PI_WARN, `0x00800000` PI_ERROR) or as its name.
+fn expert_is_warning(v: &str) -> bool {
+    let v = v.trim();
+    let n = v.strip_prefix("0x").map_or_else(|| v.parse::<u64>().ok(), |h| u64::from_str_radix(h, 16).ok());
+    match n {
+        Some(n) => n >= 0x0060_0000,
+        None => {
+            let l = v.to_ascii_lowercase();
+            l.contains("warn") || l.contains("error")
+        }
+    }
+}
+
 fn netns_cmd(ns: &str, program: &str) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", ns, program]);
     c
 }
 
-/// The two namespaces: `ia` (192.0.2.1, inner 10.1.0.1/24) and `ib` (192.0.2.2, inner 10.2.0.1/24).
-fn topology() -> Result<(), HarnessError> {
+/// The namespaces of `link`: `ia` (the initiator) and `ib` (the responder), each with a dummy
+/// link holding its inner host and a route to the other inner network through it; for
+/// [`Link::Ipv4Nat`] also the router `ir` between them, forwarding and masquerading.
+fn topology(link: Link) -> Result<(), HarnessError> {
     teardown();
+    let a = link.addrs();
+    let nodad = |v: &mut Vec<String>| {
+        if link == Link::Ipv6 {
+            // No duplicate address detection: the addresses are usable at once.
+            v.push("nodad".into());
+        }
+    };
+    let addr = |ns: &str, dev: &str, cidr: String| -> Result<(), HarnessError> {
+        let mut v: Vec<String> = ["addr", "add", &cidr, "dev", dev].iter().map(|s| s.to_string()).collect();
+        nodad(&mut v);
+        ip(Some(ns), &v.iter().map(String::as_str).collect::<Vec<_>>()).map(|_| ())
+    };
     ip(None, &["netns", "add", NS_A])?;
     ip(None, &["netns", "add", NS_B])?;
-    ip(None, &["link", "add", "va", "netns", NS_A, "type", "veth", "peer", "name", "vb", "netns", NS_B])?;
-    for (ns, dev, addr, inner, other) in
-        [(NS_A, "va", ADDR_A, INNER_A, "10.2.0.0/24"), (NS_B, "vb", ADDR_B, INNER_B, "10.1.0.0/24")]
-    {
+    if link == Link::Ipv4Nat {
+        ip(None, &["netns", "add", NS_R])?;
+        ip(None, &["link", "add", "va", "netns", NS_A, "type", "veth", "peer", "name", "ra", "netns", NS_R])?;
+        ip(None, &["link", "add", "rb", "netns", NS_R, "type", "veth", "peer", "name", "vb", "netns", NS_B])?;
+        let r = Some(NS_R);
+        ip(r, &["link", "set", "lo", "up"])?;
+        addr(NS_R, "ra", "10.99.0.1/24".into())?;
+        addr(NS_R, "rb", format!("{}/{}", a.a_seen, a.outer_len))?;
+        addr(NS_R, "rb", format!("{}/{}", a.garbage_src, a.outer_len))?;
+        ip(r, &["link", "set", "ra", "up"])?;
+        ip(r, &["link", "set", "rb", "up"])?;
+        in_netns(NS_R, || {
+            std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(io("net.ipv4.ip_forward in ir"))
+        })?;
+        // Masquerade everything the initiator sends out towards the responder, with random source
+        // ports: the responder sees neither the initiator's address nor its ports 500/4500.
+        for rule in [
+            "add table ip nat",
+            "add chain ip nat post { type nat hook postrouting priority 100 ; }",
+            "add rule ip nat post oifname rb ip saddr 10.99.0.0/24 masquerade random",
+        ] {
+            run(netns_cmd(NS_R, "nft").args(rule.split(' ')), &format!("nft {rule}"))?;
+        }
+        addr(NS_A, "va", format!("{}/24", a.a_local))?;
+        addr(NS_B, "vb", format!("{}/{}", a.b, a.outer_len))?;
+        ip(Some(NS_A), &["link", "set", "va", "up"])?;
+        ip(Some(NS_A), &["route", "add", "default", "via", "10.99.0.1"])?;
+        ip(Some(NS_B), &["link", "set", "vb", "up"])?;
+    } else {
+        ip(None, &["link", "add", "va", "netns", NS_A, "type", "veth", "peer", "name", "vb", "netns", NS_B])?;
+        addr(NS_A, "va", format!("{}/{}", a.a_local, a.outer_len))?;
+        addr(NS_A, "va", format!("{}/{}", a.garbage_src, a.outer_len))?;
+        addr(NS_B, "vb", format!("{}/{}", a.b, a.outer_len))?;
+        ip(Some(NS_A), &["link", "set", "va", "up"])?;
+        ip(Some(NS_B), &["link", "set", "vb", "up"])?;
+    }
+    for (ns, inner, inner_len, other) in [
+        (NS_A, a.inner_a, a.ts_a.split('/').nth(1).unwrap_or("24"), a.ts_b),
+        (NS_B, a.inner_b, a.ts_b.split('/').nth(1).unwrap_or("24"), a.ts_a),
+    ] {
         let n = Some(ns);
         ip(n, &["link", "set", "lo", "up"])?;
-        ip(n, &["addr", "add", &format!("{addr}/24"), "dev", dev])?;
-        if ns == NS_A {
-            // Where the garbage comes from: not an address any IKE implementation speaks from.
-            ip(n, &["addr", "add", &format!("{GARBAGE_SRC}/24"), "dev", dev])?;
-        }
-        ip(n, &["link", "set", dev, "up"])?;
         ip(n, &["link", "add", "inner0", "type", "dummy"])?;
-        ip(n, &["addr", "add", &format!("{inner}/24"), "dev", "inner0"])?;
+        addr(ns, "inner0", format!("{inner}/{inner_len}"))?;
         ip(n, &["link", "set", "inner0", "up"])?;
         ip(n, &["route", "add", other, "dev", "inner0", "src", inner])?;
     }
@@ -215,9 +423,26 @@ fn topology() -> Result<(), HarnessError> {
 }
 
 fn teardown() {
-    for ns in [NS_A, NS_B] {
+    for ns in [NS_A, NS_B, NS_R] {
         let _ = ip(None, &["netns", "del", ns]);
     }
+}
+
+/// The UDP encapsulations (`sport`, `dport`) of the SAs in namespace `ns`, as `ip xfrm state`
+/// shows them (`encap type espinudp sport 4500 dport 37611 addr 0.0.0.0`).
+fn encaps(ns: &str) -> Result<Vec<(u16, u16)>, HarnessError> {
+    Ok(parse_encaps(&ip(Some(ns), &["xfrm", "state"])?))
+}
+
+fn parse_encaps(text: &str) -> Vec<(u16, u16)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("encap type espinudp ")?;
+            let w: Vec<&str> = rest.split_whitespace().collect();
+            let port = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)?.parse().ok());
+            Some((port("sport")?, port("dport")?))
+        })
+        .collect()
 }
 
 /// ESP SAs as `ip -s xfrm state` shows them: (SPI, source, destination, packets).
@@ -300,13 +525,15 @@ fn traffic(from_ns: &str, from: &str, to_ns: &str, to: &str, port: u16) -> Resul
     Ok(got)
 }
 
-/// 10,000 garbage datagrams from `ia` (192.0.2.66) to the responder's IKE ports (500, and 4500 with the
-/// non-ESP marker); half start with the IKE SA's SPIs (`ike`: SPIi, SPIr as hex) and a plausible
-/// header. Returns how many were sent.
-fn garbage(ike: Option<&(String, String, Option<u64>)>) -> Result<usize, HarnessError> {
+/// 10,000 garbage datagrams from the link's garbage address to the responder's IKE ports (500,
+/// and 4500 with the non-ESP marker); half start with the IKE SA's SPIs (`ike`: SPIi, SPIr as
+/// hex) and a plausible header. Returns how many were sent.
+fn garbage(a: &Addrs, ike: Option<&(String, String, Option<u64>)>) -> Result<usize, HarnessError> {
     let spis = ike.and_then(|(i, r, _)| Some((u64::from_str_radix(i, 16).ok()?, u64::from_str_radix(r, 16).ok()?)));
-    in_netns(NS_A, || {
-        let sock = UdpSocket::bind((GARBAGE_SRC, 0)).map_err(io("bind"))?;
+    let to: IpAddr = a.b.parse().expect("literal");
+    in_netns(a.garbage_ns, || {
+        let src: IpAddr = a.garbage_src.parse().expect("literal");
+        let sock = UdpSocket::bind((src, 0)).map_err(io("bind"))?;
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut sent = 0;
         for k in 0..10_000u32 {
@@ -328,7 +555,7 @@ fn garbage(ike: Option<&(String, String, Option<u64>)>) -> Result<usize, Harness
             if port == 4500 {
                 d.splice(0..0, [0u8; 4]);
             }
-            if sock.send_to(&d, SocketAddr::new(ADDR_B.parse().expect("literal"), port)).is_ok() {
+            if sock.send_to(&d, SocketAddr::new(to, port)).is_ok() {
                 sent += 1;
             }
             // Paced (about 4,000 a second) so that most reach ikev2d rather than overflow its
@@ -407,6 +634,20 @@ impl Running {
         Some((sa["spi_i"].as_str()?.to_string(), sa["spi_r"].as_str()?.to_string(), sa["setup_ms"].as_u64()))
     }
 
+    /// ikev2d's established IKE SAs: (SPIi, SPIr).
+    fn established_ike_sas(&self) -> Vec<(String, String)> {
+        let Some(v) =
+            self.ikev2d(&["--json", "status"]).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        else {
+            return Vec::new();
+        };
+        let sas = v.get("ike_sas").and_then(|s| s.as_array()).cloned().unwrap_or_default();
+        sas.iter()
+            .filter(|s| s["established"] == true)
+            .filter_map(|s| Some((s["spi_i"].as_str()?.to_string(), s["spi_r"].as_str()?.to_string())))
+            .collect()
+    }
+
     /// ikev2d's count of dropped datagrams.
     fn dropped(&self) -> Option<u64> {
         let v: serde_json::Value = serde_json::from_str(&self.ikev2d(&["--json", "status"]).ok()?).ok()?;
@@ -444,10 +685,11 @@ fn proposal_list(s: &str) -> String {
 
 /// Starts `which` in `ns` with the case's proposals.
 fn start(which: Impl, ns: &'static str, case: &Case, ikev2d: &Path, root: &Path) -> Result<Running, HarnessError> {
+    let a = case.link.addrs();
     let (local, remote, lid, rid, lts, rts) = if ns == NS_A {
-        (ADDR_A, ADDR_B, "a.example", "b.example", "10.1.0.0/24", "10.2.0.0/24")
+        (a.a_local, a.b, "a.example", "b.example", a.ts_a, a.ts_b)
     } else {
-        (ADDR_B, ADDR_A, "b.example", "a.example", "10.2.0.0/24", "10.1.0.0/24")
+        (a.b, a.a_seen, "b.example", "a.example", a.ts_b, a.ts_a)
     };
     let dir = root.join(ns);
     std::fs::create_dir_all(&dir).map_err(io(format!("mkdir {}", dir.display())))?;
@@ -529,6 +771,7 @@ pub fn run_case(case: &Case, ikev2d: &Path) -> CaseReport {
         ikev2d_setup_ms: None,
         ikev2d_packets: 0,
         malformed: 0,
+        expert_warnings: Vec::new(),
         charon_complaints: Vec::new(),
         charon_sample: Vec::new(),
     };
@@ -562,11 +805,13 @@ pub fn run_case(case: &Case, ikev2d: &Path) -> CaseReport {
 }
 
 fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> Result<(), HarnessError> {
-    topology()?;
+    topology(case.link)?;
+    let addrs = case.link.addrs();
     std::fs::create_dir_all(root).map_err(io("mkdir"))?;
     let pcap = root.join("ike.pcapng");
-    let mut dumpcap = netns_cmd(NS_A, "dumpcap")
-        .args(["-q", "-i", "va", "-f", "udp port 500 or udp port 4500", "-w", &pcap.to_string_lossy()])
+    // On the responder's link: behind a NAT, what the responder sees (the NAT's address and ports).
+    let mut dumpcap = netns_cmd(NS_B, "dumpcap")
+        .args(["-q", "-i", "vb", "-f", "udp port 500 or udp port 4500 or esp", "-w", &pcap.to_string_lossy()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -596,8 +841,8 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
                     step: &mut dyn FnMut(&mut CaseReport, &str, Instant, bool, String)| {
         let t = Instant::now();
         let (a0, b0) = both();
-        let ab = traffic(NS_A, INNER_A, NS_B, INNER_B, 7000);
-        let ba = traffic(NS_B, INNER_B, NS_A, INNER_A, 7001);
+        let ab = traffic(NS_A, addrs.inner_a, NS_B, addrs.inner_b, 7000);
+        let ba = traffic(NS_B, addrs.inner_b, NS_A, addrs.inner_a, 7001);
         let (a1, b1) = both();
         let pk = |v: &[(u32, String, String, u64)]| v.iter().map(|x| x.3).sum::<u64>();
         let (ab, ba) = (ab.unwrap_or(0), ba.unwrap_or(0));
@@ -637,13 +882,30 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
     );
     if up {
         exchange(rep, "traffic", &mut step);
+        if case.link == Link::Ipv4Nat {
+            // Both kernels' SAs are encapsulated in UDP: ours from port 4500 to the peer's, the
+            // responder's to the port the NAT gave the initiator's 4500 (not 4500: random ports).
+            let t = Instant::now();
+            let (ea, eb) = (encaps(NS_A).unwrap_or_default(), encaps(NS_B).unwrap_or_default());
+            let ok = ea.len() == 2
+                && eb.len() == 2
+                && ea.iter().all(|&(sp, dp)| (sp, dp) == (4500, 4500))
+                && eb.iter().all(|&(sp, dp)| sp == 4500 && dp != 4500 && dp == eb[0].1);
+            step(
+                rep,
+                "nat_t_sas",
+                t,
+                ok,
+                format!("UDP encapsulation (sport, dport): initiator {ea:?}, responder {eb:?}"),
+            );
+        }
         if case.responder == Impl::Ikev2d {
             // Bad input: 10,000 garbage datagrams at the responder's IKE ports, half of them
             // behind this IKE SA's real SPIs, while traffic flows; nothing may change.
             let t = Instant::now();
             let (a0, b0) = both();
             let dropped0 = responder.dropped().unwrap_or(0);
-            let sent = garbage(ike0.as_ref());
+            let sent = garbage(&addrs, ike0.as_ref());
             // Every garbage datagram ikev2d reads is dropped with its log line; wait until it has
             // read what its socket buffers kept (it is slow under TCG with debug logs; a full
             // buffer loses the rest in the kernel, which counts as sent, not as read).
@@ -687,6 +949,39 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
             format!("{:?}; SPIs {before:x?} -> {:x?}", r.as_ref().map(|_| "ok"), spis(&a)),
         );
         exchange(rep, "traffic_after_child_rekey", &mut step);
+        // Both ends rekey the Child SA at once (RFC 7296 §2.8.1): whether or not the exchanges
+        // cross on the wire, one Child SA must be left on each side, with new SPIs, and carry
+        // traffic. ikev2d's log says whether it saw the collision.
+        let t = Instant::now();
+        let before = spis(&both().0);
+        let (ri, rr) = std::thread::scope(|s| {
+            let i = s.spawn(|| initiator.rekey_child());
+            let r = s.spawn(|| responder.rekey_child());
+            (i.join(), r.join())
+        });
+        let ok = wait(Duration::from_secs(30), || {
+            let (a, b) = both();
+            a.len() == 2 && b.len() == 2 && spis(&a) == spis(&b) && spis(&a).iter().all(|s| !before.contains(s))
+        });
+        // Let a redundant Child SA's delete finish before judging "one left".
+        std::thread::sleep(Duration::from_secs(2));
+        let (a, b) = both();
+        let settled = ok && a.len() == 2 && b.len() == 2 && spis(&a) == spis(&b);
+        let logs: String = [&initiator, &responder]
+            .iter()
+            .filter(|r| r.which == Impl::Ikev2d)
+            .map(|r| std::fs::read_to_string(r.dir.join("ikev2d.log")).unwrap_or_default())
+            .collect();
+        let collided = logs.matches("simultaneous Child SA rekey").count();
+        step(
+            rep,
+            "simultaneous_child_rekey",
+            t,
+            settled && ri.as_ref().is_ok_and(|r| r.is_ok()) && rr.as_ref().is_ok_and(|r| r.is_ok()),
+            format!("SPIs {before:x?} -> a {:x?}, b {:x?}; collisions ikev2d saw: {collided}", spis(&a), spis(&b)),
+        );
+        exchange(rep, "traffic_after_simultaneous_rekey", &mut step);
+        let (a, _) = both();
         // IKE SA rekey.
         let t = Instant::now();
         let child_spis = spis(&a);
@@ -711,6 +1006,45 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
             ),
         );
         exchange(rep, "traffic_after_ike_rekey", &mut step);
+        // Both ends rekey the IKE SA at once (RFC 7296 §2.8.2): ikev2d must be left with one
+        // established IKE SA, a new one, and the Child SA untouched in both kernels.
+        let t = Instant::now();
+        let ike1 = ikev2d_side.ike_sa().map(|s| (s.0, s.1));
+        let child_spis = spis(&both().0);
+        let (ri, rr) = std::thread::scope(|s| {
+            let i = s.spawn(|| initiator.rekey_ike());
+            let r = s.spawn(|| responder.rekey_ike());
+            (i.join(), r.join())
+        });
+        let mut established = Vec::new();
+        let ok = wait(Duration::from_secs(30), || {
+            established = ikev2d_side.established_ike_sas();
+            established.len() == 1 && Some(&established[0]) != ike1.as_ref()
+        });
+        // Let a redundant IKE SA's delete finish before judging "one left".
+        std::thread::sleep(Duration::from_secs(2));
+        established = ikev2d_side.established_ike_sas();
+        let logs: String = [&initiator, &responder]
+            .iter()
+            .filter(|r| r.which == Impl::Ikev2d)
+            .map(|r| std::fs::read_to_string(r.dir.join("ikev2d.log")).unwrap_or_default())
+            .collect();
+        let collided = logs.matches("simultaneous IKE SA rekey").count();
+        let (a, b) = both();
+        let kept = spis(&a) == child_spis && spis(&b) == child_spis;
+        step(
+            rep,
+            "simultaneous_ike_rekey",
+            t,
+            ok && established.len() == 1
+                && kept
+                && ri.as_ref().is_ok_and(|r| r.is_ok())
+                && rr.as_ref().is_ok_and(|r| r.is_ok()),
+            format!(
+                "IKE SPIs {ike1:?} -> established {established:?}; Child SA kept: {kept}; collisions ikev2d saw: {collided}"
+            ),
+        );
+        exchange(rep, "traffic_after_simultaneous_ike_rekey", &mut step);
         // Delete.
         let t = Instant::now();
         let r = initiator.terminate();
@@ -734,12 +1068,13 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
     let _ = dumpcap.wait();
     // tshark: every IKE packet ikev2d sent decodes without a malformed mark.
     let t = Instant::now();
-    let srcs: Vec<&str> = [(case.initiator, ADDR_A), (case.responder, ADDR_B)]
+    let srcs: Vec<&str> = [(case.initiator, addrs.a_seen), (case.responder, addrs.b)]
         .iter()
         .filter(|(w, _)| *w == Impl::Ikev2d)
         .map(|(_, a)| *a)
         .collect();
-    let filter = srcs.iter().map(|a| format!("ip.src == {a}")).collect::<Vec<_>>().join(" || ");
+    let field = case.link.src_field();
+    let filter = srcs.iter().map(|a| format!("{field} == {a}")).collect::<Vec<_>>().join(" || ");
     // One tshark pass (it starts slowly under TCG): ikev2d's IKE packets, and which of its UDP
     // packets tshark marks malformed.
     let decoded = run(
@@ -758,6 +1093,10 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
             "isakmp.exchangetype",
             "-e",
             "_ws.malformed",
+            "-e",
+            "_ws.expert.severity",
+            "-e",
+            "_ws.expert.message",
         ]),
         "tshark",
     );
@@ -768,17 +1107,78 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
             let p = rows.iter().filter(|r| r.get(1).is_some_and(|x| !x.is_empty())).count();
             // The field is empty unless tshark's dissector hit malformed data.
             let m = rows.iter().filter(|r| r.get(2).is_some_and(|x| !x.trim().is_empty())).count();
+            // Expert infos of warning or error severity (chat and note are informational).
+            let warnings: Vec<String> = rows
+                .iter()
+                .filter(|r| r.get(3).is_some_and(|x| x.split(',').any(expert_is_warning)))
+                .map(|r| format!("frame {}: {}", r.first().unwrap_or(&""), r.get(4).unwrap_or(&"")))
+                .collect();
             rep.ikev2d_packets = p;
             rep.malformed = m;
+            rep.expert_warnings = warnings.clone();
             step(
                 rep,
                 "tshark",
                 t,
-                capturing && p > 0 && m == 0,
-                format!("{p} IKE packets from ikev2d decoded, {m} malformed"),
+                capturing && p > 0 && m == 0 && warnings.is_empty(),
+                format!(
+                    "{p} IKE packets from ikev2d decoded, {m} malformed, {} with expert warnings{}",
+                    warnings.len(),
+                    if warnings.is_empty() { String::new() } else { format!(": {}", warnings.join(" | ")) }
+                ),
             );
         }
         Err(e) => step(rep, "tshark", t, false, format!("tshark failed: {e}")),
+    }
+    if case.link == Link::Ipv4Nat {
+        // On the wire behind the NAT: no plain ESP at all, ESP in UDP both ways, and IKE moved
+        // to 4500 (the initiator's packets from the NAT's ports, neither 500 nor 4500).
+        let t = Instant::now();
+        let rows = run(
+            Command::new("tshark").args([
+                "-r",
+                &pcap.to_string_lossy(),
+                "-Y",
+                "esp || isakmp",
+                "-T",
+                "fields",
+                "-E",
+                "separator=|",
+                "-e",
+                "ip.src",
+                "-e",
+                "udp.srcport",
+                "-e",
+                "udp.dstport",
+                "-e",
+                "esp.spi",
+            ]),
+            "tshark (NAT-T)",
+        );
+        match rows {
+            Ok(out) => {
+                let rows: Vec<Vec<&str>> =
+                    out.lines().filter(|l| !l.trim().is_empty()).map(|l| l.split('|').collect()).collect();
+                let col = |r: &Vec<&str>, i: usize| r.get(i).copied().unwrap_or("").trim().to_string();
+                let esp: Vec<&Vec<&str>> = rows.iter().filter(|r| !col(r, 3).is_empty()).collect();
+                let plain = esp.iter().filter(|r| col(r, 1).is_empty()).count();
+                let in_udp = esp.len() - plain;
+                let from_a: std::collections::BTreeSet<String> =
+                    rows.iter().filter(|r| col(r, 0) == addrs.a_seen).map(|r| col(r, 1)).collect();
+                let translated = !from_a.is_empty() && from_a.iter().all(|p| p != "500" && p != "4500");
+                let ike4500 = rows.iter().any(|r| col(r, 3).is_empty() && (col(r, 1) == "4500" || col(r, 2) == "4500"));
+                step(
+                    rep,
+                    "nat_t_wire",
+                    t,
+                    plain == 0 && in_udp >= 2 * DATAGRAMS && translated && ike4500,
+                    format!(
+                        "ESP in UDP {in_udp}, plain ESP {plain}; the initiator's source ports as seen: {from_a:?}; IKE on 4500: {ike4500}"
+                    ),
+                );
+            }
+            Err(e) => step(rep, "nat_t_wire", t, false, format!("tshark failed: {e}")),
+        }
     }
     // charon's view of ikev2d's messages.
     for (which, log) in &logs {
@@ -828,12 +1228,13 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
     Ok(())
 }
 
-/// Runs the cases (all, or those named in `only`) and prints a table. `backend` overrides
-/// every case's ikev2d backend (on stock Linux, whose af_key has no AEAD: `xfrm`).
+/// Runs the cases (all, or those named in `only`) and prints a table. `backend` overrides the
+/// ikev2d backend of every case that has `auto` (on stock Linux, whose af_key has no AEAD: `xfrm`);
+/// a case that names its backend keeps it.
 pub fn run_all(ikev2d: &Path, only: &[String], backend: Option<&'static str>) -> Vec<CaseReport> {
     let mut reports = Vec::new();
     for mut case in cases().into_iter().filter(|c| only.is_empty() || only.iter().any(|o| o == c.name)) {
-        if let Some(b) = backend {
+        if let Some(b) = backend.filter(|_| case.backend == "auto") {
             case.backend = b;
         }
         tracing::info!(case = case.name, "interop case starts");
@@ -853,6 +1254,44 @@ pub fn run_all(ikev2d: &Path, only: &[String], backend: Option<&'static str>) ->
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn expert_severities_of_warning_and_error_count() {
+        for (v, w) in [
+            ("6291456", true),
+            ("0x00800000", true),
+            ("Warning", true),
+            ("4194304", false),
+            ("2097152", false),
+            ("Chat", false),
+            ("", false),
+        ] {
+            assert_eq!(super::expert_is_warning(v), w, "{v}");
+        }
+    }
+
+    #[test]
+    fn udp_encapsulation_of_an_sa_is_read() {
+        let text = "src 192.0.2.2 dst 192.0.2.1\n\tproto esp spi 0x1(1) reqid 1(0x00000001) mode tunnel\n\
+                    \treplay-window 0 flag af-unspec\n\taead rfc4106(gcm(aes)) 0x00 128\n\
+                    \tencap type espinudp sport 4500 dport 37611 addr 0.0.0.0\n\
+                    src 192.0.2.1 dst 192.0.2.2\n\tproto esp spi 0x2(2) reqid 1(0x00000001) mode tunnel\n";
+        assert_eq!(super::parse_encaps(text), vec![(4500, 37611)]);
+        assert_eq!(super::parse_encaps("encap type espinudp sport x dport 1"), vec![]);
+    }
+
+    #[test]
+    fn every_case_names_distinct_addresses_and_the_nat_hides_the_initiator() {
+        use super::Link;
+        for link in [Link::Ipv4, Link::Ipv4Nat, Link::Ipv6] {
+            let a = link.addrs();
+            assert_ne!(a.a_seen, a.b);
+            assert_ne!(a.garbage_src, a.a_seen);
+            assert_eq!(a.a_local == a.a_seen, link != Link::Ipv4Nat, "{link:?}");
+        }
+        let names: std::collections::BTreeSet<_> = super::cases().iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), super::cases().len());
+    }
+
     #[test]
     fn ip_xfrm_state_with_statistics_is_read() {
         let text = "src 192.0.2.2 dst 192.0.2.1\n\tproto esp spi 0xe359f4ba(3814323386) reqid 1(0x00000001) mode tunnel\n\
