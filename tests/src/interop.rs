@@ -679,6 +679,49 @@ impl Running {
     }
 }
 
+/// Sends `cmd` (`rekey-child` or `rekey-ike`) to both ends as close to the same instant as this
+/// harness can: ikev2d's control sockets are connected first and both requests written after a
+/// barrier (a `ctl` process takes long to start under TCG, long enough for one exchange to finish
+/// before the other begins); charon gets its `swanctl` at the barrier.
+fn at_once(a: &Running, b: &Running, cmd: &str) -> (Result<String, HarnessError>, Result<String, HarnessError>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    let barrier = std::sync::Barrier::new(2);
+    let one = |r: &Running| -> Result<String, HarnessError> {
+        match r.which {
+            Impl::Ikev2d => {
+                let mut stream = UnixStream::connect(&r.control).map_err(io(format!("connect {}", r.control)));
+                barrier.wait();
+                let stream = stream.as_mut().map_err(|e| HarnessError::Thread(e.to_string()))?;
+                stream.set_read_timeout(Some(Duration::from_secs(20))).map_err(io("timeout"))?;
+                writeln!(stream, "{{\"cmd\":\"{cmd}\",\"conn\":\"c\"}}").map_err(io("control request"))?;
+                let mut line = String::new();
+                BufReader::new(&*stream).read_line(&mut line).map_err(io("control answer"))?;
+                if line.contains("\"ok\":true") {
+                    Ok(line)
+                } else {
+                    Err(HarnessError::Command { command: format!("ikev2d {cmd}"), stderr: line })
+                }
+            }
+            Impl::Charon => {
+                barrier.wait();
+                match cmd {
+                    "rekey-child" => r.rekey_child(),
+                    _ => r.rekey_ike(),
+                }
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let x = s.spawn(|| one(a));
+        let y = s.spawn(|| one(b));
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<String, HarnessError>>| {
+            h.join().unwrap_or_else(|_| Err(HarnessError::Thread("a rekey thread panicked".into())))
+        };
+        (join(x), join(y))
+    })
+}
+
 fn proposal_list(s: &str) -> String {
     format!("\"{s}\"")
 }
@@ -954,11 +997,7 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
         // traffic. ikev2d's log says whether it saw the collision.
         let t = Instant::now();
         let before = spis(&both().0);
-        let (ri, rr) = std::thread::scope(|s| {
-            let i = s.spawn(|| initiator.rekey_child());
-            let r = s.spawn(|| responder.rekey_child());
-            (i.join(), r.join())
-        });
+        let (ri, rr) = at_once(&initiator, &responder, "rekey-child");
         let ok = wait(Duration::from_secs(30), || {
             let (a, b) = both();
             a.len() == 2 && b.len() == 2 && spis(&a) == spis(&b) && spis(&a).iter().all(|s| !before.contains(s))
@@ -977,7 +1016,7 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
             rep,
             "simultaneous_child_rekey",
             t,
-            settled && ri.as_ref().is_ok_and(|r| r.is_ok()) && rr.as_ref().is_ok_and(|r| r.is_ok()),
+            settled && ri.is_ok() && rr.is_ok(),
             format!("SPIs {before:x?} -> a {:x?}, b {:x?}; collisions ikev2d saw: {collided}", spis(&a), spis(&b)),
         );
         exchange(rep, "traffic_after_simultaneous_rekey", &mut step);
@@ -1011,11 +1050,7 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
         let t = Instant::now();
         let ike1 = ikev2d_side.ike_sa().map(|s| (s.0, s.1));
         let child_spis = spis(&both().0);
-        let (ri, rr) = std::thread::scope(|s| {
-            let i = s.spawn(|| initiator.rekey_ike());
-            let r = s.spawn(|| responder.rekey_ike());
-            (i.join(), r.join())
-        });
+        let (ri, rr) = at_once(&initiator, &responder, "rekey-ike");
         let mut established = Vec::new();
         let ok = wait(Duration::from_secs(30), || {
             established = ikev2d_side.established_ike_sas();
@@ -1036,10 +1071,7 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
             rep,
             "simultaneous_ike_rekey",
             t,
-            ok && established.len() == 1
-                && kept
-                && ri.as_ref().is_ok_and(|r| r.is_ok())
-                && rr.as_ref().is_ok_and(|r| r.is_ok()),
+            ok && established.len() == 1 && kept && ri.is_ok() && rr.is_ok(),
             format!(
                 "IKE SPIs {ike1:?} -> established {established:?}; Child SA kept: {kept}; collisions ikev2d saw: {collided}"
             ),

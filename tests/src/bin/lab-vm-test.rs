@@ -31,8 +31,9 @@ struct Cli {
     /// Copy the captured vectors (.hex) into this directory.
     #[arg(long)]
     save_vectors: Option<PathBuf>,
-    /// Guest-side limit in seconds.
-    #[arg(long, default_value_t = 1500)]
+    /// Guest-side limit in seconds (the full run with the interop cases takes about 25 minutes
+    /// under TCG).
+    #[arg(long, default_value_t = 2700)]
     timeout: u64,
     /// Run only these harness scenarios (by folder name; default: all).
     #[arg(long)]
