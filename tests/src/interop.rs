@@ -926,14 +926,17 @@ fn run_steps(case: &Case, ikev2d: &Path, root: &Path, rep: &mut CaseReport) -> R
     if up {
         exchange(rep, "traffic", &mut step);
         if case.link == Link::Ipv4Nat {
-            // Both kernels' SAs are encapsulated in UDP: ours from port 4500 to the peer's, the
-            // responder's to the port the NAT gave the initiator's 4500 (not 4500: random ports).
+            // Both kernels' SAs are encapsulated in UDP (ports as the SA's source and destination
+            // see them): the initiator's both ways 4500 to 4500; the responder's between its 4500
+            // and the port the NAT gave the initiator's 4500 (not 4500: random ports).
             let t = Instant::now();
             let (ea, eb) = (encaps(NS_A).unwrap_or_default(), encaps(NS_B).unwrap_or_default());
-            let ok = ea.len() == 2
-                && eb.len() == 2
-                && ea.iter().all(|&(sp, dp)| (sp, dp) == (4500, 4500))
-                && eb.iter().all(|&(sp, dp)| sp == 4500 && dp != 4500 && dp == eb[0].1);
+            let nat_port = eb.iter().map(|&(sp, dp)| if sp == 4500 { dp } else { sp }).next().unwrap_or(4500);
+            let mut eb_sorted = eb.clone();
+            eb_sorted.sort_unstable();
+            let mut want = vec![(nat_port, 4500), (4500, nat_port)];
+            want.sort_unstable();
+            let ok = ea == [(4500, 4500), (4500, 4500)] && nat_port != 4500 && eb_sorted == want;
             step(
                 rep,
                 "nat_t_sas",
